@@ -1,0 +1,100 @@
+"""SLiMS's catalogue and circulation tables: biblio, item, member and loan."""
+
+from django.db import models
+
+from config.library import LibraryModel
+
+
+class Biblio(LibraryModel):
+    """One title."""
+
+    biblio_id = models.AutoField(primary_key=True)
+    title = models.TextField()
+    isbn_issn = models.CharField(max_length=32, null=True, blank=True)
+    publish_year = models.CharField(max_length=20, null=True, blank=True)
+    image = models.CharField(max_length=100, null=True, blank=True)
+
+    class Meta:
+        managed = False
+        db_table = "biblio"
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Item(LibraryModel):
+    """One physical copy of a title; item_code is its barcode."""
+
+    item_id = models.AutoField(primary_key=True)
+    # SLiMS keeps no foreign keys: an item may point at a deleted title.
+    biblio = models.ForeignKey(
+        Biblio,
+        null=True,
+        db_column="biblio_id",
+        db_constraint=False,
+        on_delete=models.DO_NOTHING,
+        related_name="items",
+    )
+    item_code = models.CharField(max_length=20, null=True, unique=True)
+    input_date = models.DateTimeField()
+
+    class Meta:
+        managed = False
+        db_table = "item"
+
+    def __str__(self) -> str:
+        return self.item_code or f"item {self.item_id}"
+
+
+class Member(LibraryModel):
+    """One library member; member_id is text (often a student number), not an integer."""
+
+    member_id = models.CharField(max_length=20, primary_key=True)
+    member_name = models.CharField(max_length=100)
+    inst_name = models.CharField(max_length=100, null=True, blank=True)
+    member_type_id = models.IntegerField(null=True)
+    expire_date = models.DateField()
+
+    class Meta:
+        managed = False
+        db_table = "member"
+
+    def __str__(self) -> str:
+        return self.member_name
+
+
+class Loan(LibraryModel):
+    """One loan of an item, dated by loan_date (a DATE; SLiMS ships no index on it)."""
+
+    loan_id = models.AutoField(primary_key=True)
+    item = models.ForeignKey(
+        Item,
+        null=True,
+        to_field="item_code",
+        db_column="item_code",
+        db_constraint=False,
+        on_delete=models.DO_NOTHING,
+        related_name="loans",
+    )
+    member = models.ForeignKey(
+        Member,
+        null=True,
+        db_column="member_id",
+        db_constraint=False,
+        on_delete=models.DO_NOTHING,
+        related_name="loans",
+    )
+    loan_date = models.DateField()
+    due_date = models.DateField()
+    is_lent = models.IntegerField(default=0)
+    is_return = models.IntegerField(default=0)
+    return_date = models.DateField(null=True)
+    input_date = models.DateTimeField(null=True)
+    last_update = models.DateTimeField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = "loan"
+
+    def __str__(self) -> str:
+        return f"loan {self.loan_id}"

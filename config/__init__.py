@@ -1,0 +1,5 @@
+"""The project package: settings, the Celery app, ASGI and URLs."""
+
+from config.celery import app as celery_app
+
+__all__ = ["celery_app"]

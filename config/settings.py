@@ -1,0 +1,165 @@
+"""Settings, read from the environment in one place (names from the API contract)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from config.env import (
+    env_bool,
+    env_choice,
+    env_cron,
+    env_database,
+    env_int,
+    env_list,
+    env_redis_url,
+    env_required,
+    env_str,
+    env_time_zone,
+    mysql_url_from_parts,
+    redis_url_with_next_db,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Files the service writes itself (SQLite databases, the embedded demo library).
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
+
+SECRET_KEY = env_required(
+    "SECRET_KEY", "set it to a long random string (scripts/run generates one for local use)"
+)
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+# --- The library -----------------------------------------------------------------------------
+LIBRARY_TIME_ZONE = env_time_zone("LIBRARY_TIME_ZONE", "Asia/Jakarta")
+# SLiMS stores naive local datetimes; Django's active zone equals the library connection's
+# TIME_ZONE, so date functions are emitted as plain DATE() with no CONVERT_TZ and MySQL needs
+# no time zone tables.
+TIME_ZONE = LIBRARY_TIME_ZONE
+USE_TZ = True
+USE_I18N = True
+LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en")
+
+EMBEDDED_LIBRARY_PATH = DATA_DIR / "demo-library.sqlite3"
+_library_url = env_str("LIBRARY_DATABASE_URL") or mysql_url_from_parts()
+LIBRARY_IS_EMBEDDED = _library_url is None
+LIBRARY_DATABASE = env_database(
+    "LIBRARY_DATABASE_URL", _library_url or f"sqlite:///{EMBEDDED_LIBRARY_PATH}"
+)
+LIBRARY_DATABASE["TIME_ZONE"] = LIBRARY_TIME_ZONE
+# Persistent connections for the fast loop; health checks drop ones the server closed.
+LIBRARY_DATABASE["CONN_MAX_AGE"] = 60
+LIBRARY_DATABASE["CONN_HEALTH_CHECKS"] = True
+if LIBRARY_DATABASE["ENGINE"] == "django.db.backends.mysql":
+    LIBRARY_DATABASE["OPTIONS"] = {
+        "charset": "utf8mb4",
+        "connect_timeout": 5,
+        # Read-only by construction: the server itself refuses writes on this session.
+        "init_command": "SET SESSION TRANSACTION READ ONLY",
+    }
+    LIBRARY_DATABASE["TEST"] = {"NAME": env_str("LIBRARY_TEST_DATABASE", "test_library_slims")}
+else:
+    LIBRARY_DATABASE["OPTIONS"] = {"init_command": "PRAGMA query_only = ON", "timeout": 5}
+    # A file, not :memory:, so the writer connection of tests and seed_demo sees the same data.
+    LIBRARY_DATABASE["TEST"] = {"NAME": str(DATA_DIR / "test-library.sqlite3")}
+
+DATABASES = {
+    "default": env_database("DATABASE_URL", f"sqlite:///{DATA_DIR / 'app.sqlite3'}"),
+    "library": LIBRARY_DATABASE,
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+DATABASE_ROUTERS = ["config.library.LibraryRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis and Celery --------------------------------------------------------------------------
+REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "libdash",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+    }
+}
+CELERY_BROKER_URL = env_redis_url("CELERY_BROKER_URL", redis_url_with_next_db(REDIS_URL))
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = LIBRARY_TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- The service -------------------------------------------------------------------------------
+TODAY_COUNT_MODE = env_choice("TODAY_COUNT_MODE", "delta", ("direct", "delta", "incremental"))
+TODAY_INCREMENT_TOKEN = env_str("TODAY_INCREMENT_TOKEN")
+TODAY_RECONCILE_SECONDS = env_int("TODAY_RECONCILE_SECONDS", 60, minimum=1)
+VISITOR_SYNC_MIN_INTERVAL_MS = env_int("VISITOR_SYNC_MIN_INTERVAL_MS", 5000, minimum=100)
+VISITOR_SYNC_BUFFER_MS = env_int("VISITOR_SYNC_BUFFER_MS", 500, minimum=0)
+VISITOR_SLOW_CRON = env_cron("VISITOR_SLOW_CRON", "5 0 * * *")
+BOOKS_SLOW_CRON = env_cron("BOOKS_SLOW_CRON", "10 0 * * *")
+AGGREGATE_TTL_SECONDS = env_int("AGGREGATE_TTL_SECONDS", 90000, minimum=60)
+SUMMARY_TTL_SECONDS = env_int("SUMMARY_TTL_SECONDS", 15, minimum=1)
+ENABLE_SSE_TODAY = env_bool("ENABLE_SSE_TODAY", True)
+ENABLE_DOCS = env_bool("ENABLE_DOCS", True)
+
+# --- Django ------------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_beat",
+    "visitors",
+    "books",
+    "metrics_cache",
+    "demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+# Paths are exact: no trailing-slash redirects.
+APPEND_SLASH = False
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,92 @@
+"""manage.py seed_demo: create and fill a demo SLiMS library (never over an existing one)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from config.library import LIBRARY_ALIAS
+from demo.generator import DemoSize
+from demo.schema import SLIMS_TABLES
+from demo.seeding import LibraryNotEmpty, TableResult, existing_tables, seed
+from demo.writer import library_writer
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the five SLiMS tables (visitor_count, loan, item, biblio, member) in the library "
+        "database and fill them with a synthetic library. Refuses a database that already has "
+        "them unless --force."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        defaults = DemoSize()
+        for name in ("visitors", "members", "titles", "items", "loans", "years"):
+            parser.add_argument(
+                f"--{name}", type=_positive_int, default=getattr(defaults, name), metavar="N"
+            )
+        parser.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
+        parser.add_argument(
+            "--now",
+            type=_local_datetime,
+            help="generate data up to this local time (YYYY-MM-DDTHH:MM[:SS]); default: now",
+        )
+        parser.add_argument("--batch-size", type=_positive_int, default=10_000)
+        parser.add_argument(
+            "--force", action="store_true", help="drop and replace existing SLiMS tables"
+        )
+        parser.add_argument(
+            "--if-missing",
+            action="store_true",
+            help="do nothing when all five tables already exist (used at first start)",
+        )
+        parser.add_argument("--database", default=LIBRARY_ALIAS, help=f"default {LIBRARY_ALIAS}")
+
+    def handle(self, *args, **options) -> None:
+        size = DemoSize(**{k: options[k] for k in DemoSize.__dataclass_fields__})
+        now = options["now"] or timezone.localtime().replace(tzinfo=None)
+        with library_writer(options["database"]) as connection:
+            name = connection.settings_dict["NAME"]
+            if options["if_missing"] and set(existing_tables(connection)) == set(SLIMS_TABLES):
+                self.stdout.write(f"Demo library already present in {name}.")
+                return
+            self.stdout.write(
+                f"Seeding a demo library into {name} ({connection.vendor}), "
+                f"{size.visitors:,} visits over {size.years} years up to {now:%Y-%m-%d %H:%M} "
+                f"{settings.LIBRARY_TIME_ZONE}, seed {options['seed']}."
+            )
+            try:
+                results = seed(
+                    connection,
+                    size=size,
+                    seed=options["seed"],
+                    now=now,
+                    force=options["force"],
+                    batch=options["batch_size"],
+                    progress=self._report,
+                )
+            except LibraryNotEmpty as exc:
+                raise CommandError(str(exc)) from None
+        total = sum(r.seconds for r in results)
+        self.stdout.write(self.style.SUCCESS(f"Demo library ready in {total:.1f} s."))
+
+    def _report(self, result: TableResult) -> None:
+        rate = result.rows / result.seconds if result.seconds else 0
+        self.stdout.write(
+            f"  {result.table:<14} {result.rows:>10,} rows {result.seconds:8.1f} s "
+            f"({rate:,.0f} rows/s)"
+        )
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError(raw)
+    return value
+
+
+def _local_datetime(raw: str) -> datetime:
+    return datetime.fromisoformat(raw).replace(tzinfo=None)

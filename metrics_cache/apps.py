@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MetricsCacheConfig(AppConfig):
+    name = "metrics_cache"
+    verbose_name = "Snapshots"

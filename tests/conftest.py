@@ -1,0 +1,89 @@
+"""Fixtures: the test library database with SLiMS's tables, its rows, and a clean Redis."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.db import connections
+from django_redis import get_redis_connection
+
+from demo.schema import create_statements, drop_statements
+from demo.writer import library_writer
+from tests.library import LibraryRows
+
+
+def _library_options() -> dict:
+    return connections["library"].settings_dict.setdefault("OPTIONS", {})
+
+
+READ_ONLY_INIT = _library_options().get("init_command")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    # Creating and dropping the test library database are the only statements the service's
+    # read-only session would refuse; they run without it, the tests themselves with it.
+    _library_options().pop("init_command", None)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    connection = connections["library"]
+    _library_options()["init_command"] = READ_ONLY_INIT
+    connection.close()
+    yield
+    _library_options().pop("init_command", None)
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def library_tables(django_db_setup, django_db_blocker):
+    """Creates the five SLiMS tables, as seed_demo does, in the test library database."""
+    with django_db_blocker.unblock(), library_writer() as writer, writer.cursor() as cursor:
+        for statement in drop_statements(writer.vendor) + create_statements(writer.vendor):
+            cursor.execute(statement)
+    yield
+
+
+@pytest.fixture
+def library(library_tables, django_db_blocker):
+    """Empty SLiMS tables and a factory for rows in them."""
+    with django_db_blocker.unblock(), library_writer() as writer:
+        rows = LibraryRows(writer)
+        rows.truncate()
+        yield rows
+
+
+@pytest.fixture(autouse=True)
+def clean_redis(settings):
+    """Each test starts with an empty cache database (the test command points REDIS_URL at one)."""
+    if settings.REDIS_URL.rstrip("/").endswith(("6379", "/0")):
+        pytest.exit("tests flush Redis: point REDIS_URL at a scratch database (scripts/test does)")
+    get_redis_connection("default").flushdb()
+    yield
+    cache.close()
+
+
+@pytest.fixture
+def scratch_library(library_tables, django_db_blocker, tmp_path):
+    """Points the `library` alias at a new, empty database for the duration of a test."""
+    connection = connections["library"]
+    original = connection.settings_dict["NAME"]
+    with django_db_blocker.unblock():
+        if connection.vendor == "mysql":
+            scratch = f"{original}_scratch"
+            with library_writer() as writer, writer.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS {scratch}")
+                cursor.execute(f"CREATE DATABASE {scratch} CHARACTER SET utf8")
+        else:
+            scratch = str(tmp_path / "scratch-library.sqlite3")
+        connection.close()
+        connection.settings_dict["NAME"] = scratch
+        try:
+            yield scratch
+        finally:
+            connection.close()
+            connection.settings_dict["NAME"] = original
+            if connection.vendor == "mysql":
+                with library_writer() as writer, writer.cursor() as cursor:
+                    cursor.execute(f"DROP DATABASE IF EXISTS {scratch}")

@@ -1,0 +1,91 @@
+"""seed_demo: SLiMS's real table shape, realistic rows, and never over an existing library."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connections
+
+from books.models import Biblio, Item, Loan, Member
+from demo.schema import SLIMS_TABLES
+from tests.library import library_test
+from visitors.models import Visit
+
+pytestmark = library_test
+
+SMALL = [
+    "--visitors=3000",
+    "--members=200",
+    "--titles=300",
+    "--items=600",
+    "--loans=900",
+    "--years=2",
+    "--now=2026-11-25T12:30:00",
+]
+
+
+def seed(*args: str) -> str:
+    out = StringIO()
+    call_command("seed_demo", *SMALL, *args, stdout=out)
+    return out.getvalue()
+
+
+def test_refuses_a_database_that_holds_slims_rows(library):
+    library.visit("2026-01-01 08:00:00", name="Real Visitor")
+    with pytest.raises(CommandError, match="refusing"):
+        seed()
+    assert list(Visit.objects.values_list("member_name", flat=True)) == ["Real Visitor"]
+
+
+def test_if_missing_leaves_an_existing_library_alone(library):
+    library.visit("2026-01-01 08:00:00")
+    assert "already present" in seed("--if-missing")
+    assert Visit.objects.count() == 1
+
+
+def test_seeds_an_empty_database_with_slims_shaped_rows(scratch_library):
+    output = seed("--seed=7")
+    assert "Demo library ready" in output
+    connection = connections["library"]
+    with connection.cursor() as cursor:
+        assert set(SLIMS_TABLES) <= set(connection.introspection.table_names(cursor))
+        if connection.vendor == "mysql":
+            cursor.execute(
+                "SELECT table_name, engine FROM information_schema.tables "
+                "WHERE table_schema = DATABASE()"
+            )
+            assert {engine for _, engine in cursor.fetchall()} == {"MyISAM"}
+            cursor.execute("SHOW INDEX FROM visitor_count")
+            indexed = {row[4] for row in cursor.fetchall()}
+            assert indexed == {"visitor_id", "member_id", "room_code"}  # no checkin_date
+            cursor.execute("SHOW INDEX FROM loan")
+            assert "loan_date" not in {row[4] for row in cursor.fetchall()}
+
+    visits = Visit.objects.count()
+    assert 2700 <= visits <= 3000  # today's visits stop at --now
+    assert Member.objects.count() == 198
+    assert Biblio.objects.count() == 300
+    assert Item.objects.count() == 600
+    assert Loan.objects.count() == 900
+    # Non-member visitors come both as NULL and as an empty member_id.
+    assert Visit.objects.filter(member_id__isnull=True).exists()
+    assert Visit.objects.filter(member_id="").exists()
+    # Nothing after --now; the library's week has a rhythm (Sunday nearly closed).
+    latest = Visit.objects.order_by("-checkin_date").first().checkin_date
+    assert latest.strftime("%Y-%m-%d %H:%M") <= "2026-11-25 12:30"
+    sundays = Visit.objects.filter(checkin_date__week_day=1).count()
+    mondays = Visit.objects.filter(checkin_date__week_day=2).count()
+    assert sundays * 5 < mondays
+
+
+def test_same_seed_gives_the_same_library(scratch_library):
+    seed("--seed=11")
+    first = list(Visit.objects.order_by("visitor_id").values_list("member_name", "checkin_date"))
+    seed("--seed=11", "--force")
+    second = list(Visit.objects.order_by("visitor_id").values_list("member_name", "checkin_date"))
+    assert first == second
+    seed("--seed=12", "--force")
+    third = list(Visit.objects.order_by("visitor_id").values_list("member_name", "checkin_date"))
+    assert third != first

@@ -1,0 +1,88 @@
+"""Factories for SLiMS rows, written through the writer connection (never the service's)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, datetime
+
+import pytest
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from demo.schema import SLIMS_TABLES
+
+# Library tests: the library alias is reachable and not wrapped in a test transaction, so rows
+# written by the writer connection are visible to the service's connection (MyISAM has no
+# transactions anyway).
+library_test = [
+    pytest.mark.library,
+    pytest.mark.django_db(databases=["default", "library"], transaction=True),
+]
+
+
+class LibraryRows:
+    """Inserts rows into the test library database; returns the new row's id."""
+
+    def __init__(self, connection: BaseDatabaseWrapper):
+        self.connection = connection
+        self._codes = itertools.count(1)
+
+    def _insert(self, table: str, **values) -> int:
+        quote = self.connection.ops.quote_name
+        columns = ", ".join(quote(c) for c in values)
+        marks = ", ".join(["%s"] * len(values))
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {quote(table)} ({columns}) VALUES ({marks})", list(values.values())
+            )
+            return cursor.lastrowid
+
+    def truncate(self) -> None:
+        with self.connection.cursor() as cursor:
+            for table in SLIMS_TABLES:
+                cursor.execute(f"DELETE FROM {self.connection.ops.quote_name(table)}")
+
+    def visit(
+        self,
+        checkin: datetime | str,
+        *,
+        member_id: str | None = None,
+        name: str = "Budi Santoso",
+        institution: str | None = "Fakultas Ekonomi",
+        visitor_id: int | None = None,
+    ) -> int:
+        values = {
+            "member_id": member_id,
+            "member_name": name,
+            "institution": institution,
+            "checkin_date": str(checkin),
+        }
+        if visitor_id is not None:
+            values = {"visitor_id": visitor_id, **values}
+        return self._insert("visitor_count", **values)
+
+    def member(self, member_id: str, name: str, *, institution: str | None = None) -> str:
+        self._insert(
+            "member",
+            member_id=member_id,
+            member_name=name,
+            inst_name=institution,
+            expire_date="2030-12-31",
+        )
+        return member_id
+
+    def biblio(self, title: str) -> int:
+        return self._insert("biblio", title=title)
+
+    def item(self, biblio_id: int | None, item_code: str | None = None) -> str:
+        code = item_code or f"T{next(self._codes):06d}"
+        self._insert("item", biblio_id=biblio_id, item_code=code, input_date="2020-01-01 08:00:00")
+        return code
+
+    def loan(self, item_code: str | None, member_id: str | None, loan_date: date | str) -> int:
+        return self._insert(
+            "loan",
+            item_code=item_code,
+            member_id=member_id,
+            loan_date=str(loan_date),
+            due_date=str(loan_date),
+        )

@@ -1,0 +1,95 @@
+"""Settings: strict parsing of the environment, named in the error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_django(**env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **env}
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('ok')"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TODAY_COUNT_MODE", "fast"),
+        ("VISITOR_SYNC_MIN_INTERVAL_MS", "five"),
+        ("AGGREGATE_TTL_SECONDS", "-1"),
+        ("ENABLE_DOCS", "maybe"),
+        ("LIBRARY_TIME_ZONE", "Asia/Atlantis"),
+        ("VISITOR_SLOW_CRON", "every day"),
+        ("BOOKS_SLOW_CRON", "99 0 * * *"),
+        ("LIBRARY_DATABASE_URL", "postgres://localhost/slims"),
+        ("REDIS_URL", "http://localhost:6379"),
+    ],
+)
+def test_malformed_value_fails_at_start_naming_the_variable(name, value):
+    result = start_django(**{name: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert name in result.stderr.strip().splitlines()[-1]
+
+
+def test_missing_secret_key_fails_at_start():
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr.strip().splitlines()[-1]
+
+
+def test_valid_values_start():
+    result = start_django(
+        TODAY_COUNT_MODE="Direct", ENABLE_DOCS="false", VISITOR_SLOW_CRON="15 1 * * 1-5"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_defaults_follow_the_contract(settings):
+    assert settings.TIME_ZONE == settings.LIBRARY_TIME_ZONE
+    assert settings.DATABASES["library"]["TIME_ZONE"] == settings.LIBRARY_TIME_ZONE
+    assert settings.CELERY_BROKER_URL != settings.REDIS_URL
+    assert settings.TODAY_COUNT_MODE in {"direct", "delta", "incremental"}
+
+
+def test_mysql_parts_build_the_library_url():
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "d = settings.DATABASES['library']; print(d['ENGINE'], d['HOST'], d['PORT'], d['NAME'])"
+    )
+    env = {
+        **os.environ,
+        "MYSQL_HOST": "db.example",
+        "MYSQL_PORT": "3307",
+        "MYSQL_DATABASE": "slims",
+        "MYSQL_USER": "reader",
+        "MYSQL_PASSWORD": "p@ss:word",
+    }
+    env.pop("LIBRARY_DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.mysql", "db.example", "3307", "slims"]
