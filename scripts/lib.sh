@@ -5,6 +5,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
+export PATH="$VENV/bin:$PATH"
 cd "$ROOT"
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
@@ -57,8 +58,11 @@ ensure_venv() {
   fi
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     say "installing Python packages (pyproject.toml)"
-    "$PY" -m pip install --quiet --upgrade pip
-    "$PY" -m pip install --quiet -e ".[dev]"
+    mkdir -p "$ROOT/var"
+    if ! { "$PY" -m pip install --upgrade pip && "$PY" -m pip install -e ".[dev]"; } >"$ROOT/var/pip.log" 2>&1; then
+      tail -n 30 "$ROOT/var/pip.log" >&2
+      die "pip install failed (full log: var/pip.log)"
+    fi
     echo "$want" >"$stamp"
   fi
 }
