@@ -1,11 +1,26 @@
-"""URLs: the API, health and the admin."""
+"""URLs: every snapshot path from the registry, the summaries, health, docs and the admin."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import path
+from drf_spectacular.views import SpectacularJSONAPIView
 
-from metrics_cache.views import health
+from metrics_cache.registry import METRICS
+from metrics_cache.views import BookSummaryView, VisitorSummaryView, health, snapshot_view
 
 urlpatterns = [
+    path(route, snapshot_view(metric, deprecated=index > 0).as_view())
+    for metric in METRICS
+    for index, route in enumerate(metric.paths)
+]
+urlpatterns += [
+    path("api/visitors/summary", VisitorSummaryView.as_view()),
+    path("api/books/summary", BookSummaryView.as_view()),
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
 ]
+if settings.ENABLE_DOCS:
+    urlpatterns.append(path("docs/json", SpectacularJSONAPIView.as_view(), name="schema"))
+
+handler404 = "metrics_cache.views.not_found"
+handler500 = "metrics_cache.views.server_error"

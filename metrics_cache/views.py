@@ -1,12 +1,161 @@
-"""Operational endpoints."""
+"""Snapshot endpoints: cache-only, bytes straight from Redis, 202 while warming, 304 on match."""
 
-from django.http import JsonResponse
+from __future__ import annotations
+
+import json
+
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
+from django.utils.http import http_date
 from django_redis import get_redis_connection
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from redis.exceptions import RedisError
+from rest_framework.views import APIView
+
+from metrics_cache import keys, snapshots
+from metrics_cache.registry import Metric
+from metrics_cache.tasks import queue_refresh
+
+CACHE_CONTROL = "public, max-age=60"
+
+
+def warming_response(metric: str, **extra) -> JsonResponse:
+    queue_refresh(metric)
+    body = {
+        "status": "warming",
+        "message": f"{metric} cache not ready",
+        "retry_after_seconds": keys.RETRY_AFTER_SECONDS,
+        **extra,
+    }
+    response = JsonResponse(body, status=202)
+    response["Retry-After"] = str(keys.RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def unavailable_response() -> JsonResponse:
+    return JsonResponse(
+        {"status": "unavailable", "message": "the cache is unreachable; try again shortly"},
+        status=503,
+        headers={"Retry-After": str(keys.RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+    )
+
+
+def _etag_matches(request, etag: str) -> bool:
+    header = request.headers.get("If-None-Match", "")
+    return header.strip() == "*" or etag in [tag.strip() for tag in header.split(",")]
+
+
+class SnapshotView(APIView):
+    """One registry metric, served from Redis only."""
+
+    metric: Metric
+
+    def get(self, request) -> HttpResponse:
+        try:
+            stored = snapshots.read(self.metric.name)
+        except RedisError:
+            return unavailable_response()
+        if stored is None:
+            return warming_response(self.metric.name)
+        headers = {
+            "ETag": stored.etag,
+            "Last-Modified": http_date(stored.generated_at.timestamp()),
+            "Cache-Control": CACHE_CONTROL,
+        }
+        if _etag_matches(request, stored.etag):
+            return HttpResponse(status=304, headers=headers)
+        return HttpResponse(stored.body, content_type="application/json", headers=headers)
+
+
+def snapshot_view(metric: Metric, *, deprecated: bool) -> type[SnapshotView]:
+    view = type(f"{metric.name.title().replace('_', '')}View", (SnapshotView,), {"metric": metric})
+    return extend_schema(
+        summary=metric.title,
+        deprecated=deprecated,
+        tags=["Visitors" if metric.group == "visitors" else "Books"],
+        responses={
+            200: OpenApiResponse(description="the snapshot envelope"),
+            202: OpenApiResponse(description="warming: not in the cache yet; retry after"),
+            304: OpenApiResponse(description="not modified (If-None-Match)"),
+        },
+    )(view)
+
+
+class SummaryView(APIView):
+    """Several snapshots in one answer, itself cached for SUMMARY_TTL_SECONDS."""
+
+    kind: str
+    parts: dict[str, str]  # answer field -> metric name
+    with_today: bool = False
+
+    def get(self, request) -> HttpResponse:
+        client = get_redis_connection("default")
+        try:
+            cached = client.get(keys.summary(self.kind))
+            if cached is not None:
+                return HttpResponse(cached, content_type="application/json")
+            answer, missing = self._compose(client)
+        except RedisError:
+            return unavailable_response()
+        if missing:
+            extra = {"today": answer["today"]} if answer.get("today") is not None else {}
+            for metric in missing[1:]:
+                queue_refresh(metric)
+            return warming_response(missing[0], **extra)
+        body = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
+        client.set(keys.summary(self.kind), body, ex=keys.summary_ttl_seconds())
+        return HttpResponse(body, content_type="application/json")
+
+    def _compose(self, client) -> tuple[dict, list[str]]:
+        answer: dict = {}
+        sources, missing = [], []
+        if self.with_today:
+            today = client.get(keys.today_count())
+            answer["today"] = json.loads(today)["total"] if today else None
+            sources.append("today:cache" if today else "today:missing")
+        for field, metric in self.parts.items():
+            stored = snapshots.read(metric)
+            if stored is None:
+                missing.append(metric)
+                sources.append(f"{field}:missing")
+                continue
+            answer[field] = json.loads(stored.body)["data"]
+            sources.append(f"{field}:cache")
+        answer["generated_at"] = timezone.localtime().isoformat(timespec="milliseconds")
+        if self.with_today:
+            answer["source"] = ",".join(sources)
+        return answer, missing
+
+
+@extend_schema(tags=["Visitors"], summary="Today, weekly, monthly, yearly and top visitors")
+class VisitorSummaryView(SummaryView):
+    kind = "visitors"
+    with_today = True
+    parts = {
+        "weekly": "weekly",
+        "monthly": "monthly",
+        "yearly": "yearly",
+        "top_month": "top_visitors_month",
+        "top_year": "top_visitors_year",
+    }
+
+
+@extend_schema(tags=["Books"], summary="Collection and every top list of books and borrowers")
+class BookSummaryView(SummaryView):
+    kind = "books"
+    parts = {
+        "collection": "collection",
+        "top_borrowed": "top_borrowed",
+        "top_borrowed_month": "top_borrowed_month",
+        "top_borrowed_year": "top_borrowed_year",
+        "top_borrowers_month": "top_borrowers_month",
+        "top_borrowers_year": "top_borrowers_year",
+    }
 
 
 def health(request):
-    """200 while Redis answers, 503 otherwise (the full contract comes with the snapshots)."""
+    """200 while Redis answers, 503 otherwise (the full contract comes with operations)."""
     try:
         get_redis_connection("default").ping()
     except RedisError:
@@ -14,3 +163,11 @@ def health(request):
             {"status": "unavailable", "checks": {"redis": "unreachable"}}, status=503
         )
     return JsonResponse({"status": "ok", "checks": {"redis": "ok"}})
+
+
+def not_found(request, exception=None):
+    return JsonResponse({"status": "not_found", "message": "no such endpoint"}, status=404)
+
+
+def server_error(request):
+    return JsonResponse({"status": "error", "message": "internal error"}, status=500)

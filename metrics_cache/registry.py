@@ -1,0 +1,116 @@
+"""The metric registry: each snapshot declared once; jobs, views, admin and health read it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+
+from books import selectors as books
+from metrics_cache import periods
+from metrics_cache.periods import Period
+from visitors import selectors as visitors
+
+GROUPS = ("visitors", "books")
+
+
+class RunContext:
+    """One group run: shares the daily visit totals between weekly, monthly and yearly.
+
+    visitor_count has no index on checkin_date, so every date-range query is a scan of the
+    table; one scan serves all three instead of three.
+    """
+
+    def __init__(self, today: date):
+        self.today = today
+        self._daily: tuple[date, dict[date, int]] | None = None
+
+    def daily_visits(self, since: date) -> dict[date, int]:
+        until = self.today - timedelta(days=1)
+        if self._daily is None or self._daily[0] > since:
+            self._daily = (since, visitors.daily_visit_totals(since=since, until=until))
+        return self._daily[1]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    group: str
+    title: str
+    period: Callable[[date], Period]
+    compute: Callable[[RunContext, Period], list | dict]
+    paths: tuple[str, ...]  # the first is canonical; the others are deprecated aliases
+
+
+def _weekly(ctx: RunContext, period: Period) -> list:
+    daily = ctx.daily_visits(period.start)
+    days = [period.start + timedelta(days=n) for n in range((period.end - period.start).days + 1)]
+    return [{"date": day.isoformat(), "total": daily.get(day, 0)} for day in days]
+
+
+def _monthly(ctx: RunContext, period: Period) -> list:
+    totals: dict[str, int] = {}
+    for day, total in ctx.daily_visits(period.start).items():
+        if period.start <= day <= period.end:
+            key = f"{day:%Y-%m}"
+            totals[key] = totals.get(key, 0) + total
+    months = [f"{month:%Y-%m}" for month in periods.month_starts(period)]
+    return [{"month": month, "total": totals.get(month, 0)} for month in months]
+
+
+def _yearly(ctx: RunContext, period: Period) -> list:
+    totals: dict[int, int] = {}
+    for day, total in ctx.daily_visits(period.start).items():
+        if period.start <= day <= period.end:
+            totals[day.year] = totals.get(day.year, 0) + total
+    return [{"year": year, "total": totals.get(year, 0)} for year in periods.years(period)]
+
+
+def _top_visitors(ctx: RunContext, period: Period) -> list:
+    return [asdict(v) for v in visitors.top_visitors(since=period.start, until=period.end)]
+
+
+def _collection(ctx: RunContext, period: Period) -> dict:
+    return asdict(books.collection_size())
+
+
+def _top_borrowed(ctx: RunContext, period: Period) -> list:
+    return [asdict(b) for b in books.top_borrowed_books(since=period.start, until=period.end)]
+
+
+def _top_borrowers(ctx: RunContext, period: Period) -> list:
+    return [asdict(b) for b in books.top_borrowers(since=period.start, until=period.end)]
+
+
+# Within a group, the widest visit range comes first so the others reuse its scan.
+METRICS: tuple[Metric, ...] = (
+    Metric("yearly", "visitors", "Visits per year, last 5 years", periods.yearly, _yearly,
+           ("api/visitors/yearly",)),
+    Metric("monthly", "visitors", "Visits per month, last 12 months", periods.monthly, _monthly,
+           ("api/visitors/monthly",)),
+    Metric("weekly", "visitors", "Visits per day, last 7 days", periods.weekly, _weekly,
+           ("api/visitors/weekly",)),
+    Metric("top_visitors_month", "visitors", "Top visitors this month", periods.month_to_date,
+           _top_visitors, ("api/visitors/monthly/top",)),
+    Metric("top_visitors_year", "visitors", "Top visitors this year", periods.year_to_date,
+           _top_visitors, ("api/visitors/yearly/top",)),
+    Metric("collection", "books", "Titles and copies", periods.all_time, _collection,
+           ("api/books/stats/collection", "api/books/collection")),
+    Metric("top_borrowed", "books", "Most borrowed titles, all time", periods.all_time,
+           _top_borrowed, ("api/books/top/borrowed", "api/books/top-borrowed")),
+    Metric("top_borrowed_month", "books", "Most borrowed titles this month",
+           periods.month_to_date, _top_borrowed,
+           ("api/books/top/borrowed/month", "api/books/top-borrowed/month")),
+    Metric("top_borrowed_year", "books", "Most borrowed titles this year", periods.year_to_date,
+           _top_borrowed, ("api/books/top/borrowed/year", "api/books/top-borrowed/year")),
+    Metric("top_borrowers_month", "books", "Top borrowers this month", periods.month_to_date,
+           _top_borrowers, ("api/books/top/borrowers/month", "api/books/top-borrowers/month")),
+    Metric("top_borrowers_year", "books", "Top borrowers this year", periods.year_to_date,
+           _top_borrowers, ("api/books/top/borrowers/year", "api/books/top-borrowers/year")),
+)  # fmt: skip
+
+BY_NAME: dict[str, Metric] = {metric.name: metric for metric in METRICS}
+
+
+def in_group(group: str) -> list[Metric]:
+    return [metric for metric in METRICS if metric.group == group]

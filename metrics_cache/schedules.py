@@ -1,0 +1,54 @@
+"""The daily jobs in django-celery-beat's database, so an admin can change them.
+
+VISITOR_SLOW_CRON / BOOKS_SLOW_CRON set a schedule when they change; an edit made in the
+admin stands until the variable changes again. Saves go through Model.save(), which tells
+beat to reload (a bulk QuerySet.update() would not).
+"""
+
+from __future__ import annotations
+
+import json
+
+from celery.signals import beat_init
+from django.conf import settings
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+from metrics_cache.registry import GROUPS
+
+SETTING_OF_GROUP = {"visitors": "VISITOR_SLOW_CRON", "books": "BOOKS_SLOW_CRON"}
+
+
+def task_name(group: str) -> str:
+    return f"snapshots: {group}"
+
+
+def sync_schedules() -> None:
+    for group in GROUPS:
+        setting = SETTING_OF_GROUP[group]
+        cron = getattr(settings, setting)
+        source = f"Schedule from {setting}={cron} (edits here stand until the variable changes)."
+        task = PeriodicTask.objects.filter(name=task_name(group)).first()
+        if task is not None and task.description == source:
+            continue
+        minute, hour, day_of_month, month_of_year, day_of_week = cron.split()
+        schedule, _ = CrontabSchedule.objects.get_or_create(
+            minute=minute,
+            hour=hour,
+            day_of_month=day_of_month,
+            month_of_year=month_of_year,
+            day_of_week=day_of_week,
+            timezone=settings.LIBRARY_TIME_ZONE,
+        )
+        task = task or PeriodicTask(name=task_name(group))
+        task.task = "metrics_cache.refresh_group"
+        task.args = json.dumps([group])
+        task.crontab = schedule
+        task.interval = None
+        task.description = source
+        task.enabled = True
+        task.save()
+
+
+@beat_init.connect
+def sync_schedules_on_beat_start(sender=None, **kwargs) -> None:
+    sync_schedules()

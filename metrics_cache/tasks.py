@@ -1,0 +1,85 @@
+"""Celery tasks: thin wrappers over metrics_cache.snapshots, taking names, never objects."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from celery import shared_task
+from celery.signals import worker_ready
+from django_redis import get_redis_connection
+from redis.exceptions import LockError, RedisError
+
+from metrics_cache import keys, snapshots
+from metrics_cache.registry import BY_NAME, GROUPS, METRICS, in_group
+
+logger = logging.getLogger(__name__)
+
+TASK_LIMITS = {
+    "soft_time_limit": keys.GROUP_RUN_TIME_LIMIT_SECONDS - 60,
+    "time_limit": keys.GROUP_RUN_TIME_LIMIT_SECONDS,
+    "ignore_result": True,
+}
+
+
+@shared_task(name="metrics_cache.refresh_group", **TASK_LIMITS)
+def refresh_group(group: str, force: bool = True) -> None:
+    """The daily job of one group (visitors or books). A run never overlaps itself."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown group {group!r}")
+    lock = get_redis_connection("default").lock(
+        keys.group_lock(group), timeout=keys.GROUP_RUN_TIME_LIMIT_SECONDS, blocking=False
+    )
+    if not lock.acquire():
+        logger.info("snapshot group=%s skipped: a run of this group is still going", group)
+        return
+    try:
+        snapshots.refresh([metric.name for metric in in_group(group)], force=force)
+    finally:
+        # LockError: it expired under a run longer than the time limit; nothing to release.
+        with contextlib.suppress(LockError):
+            lock.release()
+
+
+@shared_task(name="metrics_cache.refresh_metric", **TASK_LIMITS)
+def refresh_metric(metric: str, force: bool = False) -> None:
+    """One metric, queued by a cache miss (restores from its record when it can) or the admin."""
+    if metric not in BY_NAME:
+        raise ValueError(f"unknown metric {metric!r}")
+    snapshots.refresh([metric], force=force)
+
+
+@shared_task(name="metrics_cache.prewarm", **TASK_LIMITS)
+def prewarm() -> None:
+    """At start-up: fill what is missing, without recomputing what is already today's."""
+    for group in GROUPS:
+        refresh_group(group, force=False)
+
+
+def queue_refresh(metric: str) -> bool:
+    """Queues a refresh of `metric` at most once per warming window; True if queued now."""
+    client = get_redis_connection("default")
+    if not client.set(keys.warming(metric), 1, nx=True, ex=keys.WARMING_WINDOW_SECONDS):
+        return False
+    try:
+        refresh_metric.apply_async(args=[metric], expires=keys.WARMING_WINDOW_SECONDS, retry=False)
+    except Exception:  # broker down: let the next miss try again
+        client.delete(keys.warming(metric))
+        logger.warning("could not queue a refresh of %s: broker unreachable", metric)
+        return False
+    return True
+
+
+@worker_ready.connect
+def prewarm_on_start(sender=None, **kwargs) -> None:
+    """Once per deployment start, not once per worker process: the first worker queues it."""
+    try:
+        first = get_redis_connection("default").set(
+            keys.prewarm_boot(), 1, nx=True, ex=keys.PREWARM_BOOT_WINDOW_SECONDS
+        )
+    except RedisError:
+        logger.warning("start-up prewarm not queued: Redis unreachable; cache misses will warm")
+        return
+    if first:
+        prewarm.apply_async(expires=keys.PREWARM_BOOT_WINDOW_SECONDS)
+        logger.info("start-up prewarm queued for %d metrics", len(METRICS))
