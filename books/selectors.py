@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
 
-from books.models import Biblio, Item, Loan
+from books.models import Biblio, Item, Loan, Member
 from config.library import at_or_above_cutoff, first_id_dated_from
 
 # Loans dated up to this much earlier than loans recorded after them are still found when a
@@ -73,11 +73,13 @@ def top_borrowed_books(*, since: date | None, until: date, limit: int = 10) -> l
 
 def top_borrowers(*, since: date | None, until: date, limit: int = 10) -> list[TopBorrower]:
     """Members by loans, named from member (None if the member row is gone)."""
+    # The name by subquery, not a join: a join on member would drop departed members' loans.
+    name = Member.objects.filter(member_id=OuterRef("member_id")).values("member_name")[:1]
     rows = (
         loans_between(since=since, until=until)
         .exclude(Q(member_id__isnull=True) | Q(member_id=""))
-        .values("member_id", member_name=F("member__member_name"))
-        .annotate(total=Count("loan_id"))
+        .values("member_id")
+        .annotate(total=Count("loan_id"), member_name=Subquery(name))
         .order_by("-total", F("member_name").asc(nulls_last=True), "member_id")[:limit]
     )
     return [TopBorrower(**row) for row in rows]

@@ -111,6 +111,7 @@ class SummaryView(APIView):
         answer: dict = {}
         sources, missing = [], []
         if self.with_today:
+            # Today's count comes from the fast loop's cache entry; the snapshots are the parts.
             today = client.get(keys.today_count())
             answer["today"] = json.loads(today)["total"] if today else None
             sources.append("today:cache" if today else "today:missing")

@@ -87,3 +87,16 @@ def scratch_library(library_tables, django_db_blocker, tmp_path):
             if connection.vendor == "mysql":
                 with library_writer() as writer, writer.cursor() as cursor:
                     cursor.execute(f"DROP DATABASE IF EXISTS {scratch}")
+
+
+@pytest.fixture
+def broker(settings):
+    """The Celery broker's Redis database, emptied: tests count the messages queued on it."""
+    import redis
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    if settings.CELERY_BROKER_URL.rstrip("/").endswith(("6379", "/0", "/1")):
+        pytest.exit("tests flush the broker: point REDIS_URL at a scratch database")
+    client.flushdb()
+    yield client
+    client.flushdb()
