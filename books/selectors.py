@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, F
 
 from books.models import Biblio, Item, Loan, Member
 from config.library import at_or_above_cutoff, first_id_dated_from
@@ -55,8 +55,9 @@ def top_borrowed_books(*, since: date | None, until: date, limit: int = 10) -> l
     """Titles by loans; a loan whose copy or title no longer exists is left out."""
     totals = (
         loans_between(since=since, until=until)
-        # Inner joins: only loans whose item and biblio rows still exist count.
-        .filter(item__biblio__biblio_id__isnull=False)
+        # Inner joins: only loans whose item and biblio rows still exist count. (A test on
+        # biblio_id would be answered from item.biblio_id without joining biblio at all.)
+        .filter(item__biblio__title__isnull=False)
         # Grouped by the id alone: grouping by biblio.title (TEXT) sends MariaDB's temporary
         # table to disk, several times slower (BENCHMARKS.md).
         .values(biblio_id=F("item__biblio__biblio_id"))
@@ -73,13 +74,31 @@ def top_borrowed_books(*, since: date | None, until: date, limit: int = 10) -> l
 
 def top_borrowers(*, since: date | None, until: date, limit: int = 10) -> list[TopBorrower]:
     """Members by loans, named from member (None if the member row is gone)."""
-    # The name by subquery, not a join: a join on member would drop departed members' loans.
-    name = Member.objects.filter(member_id=OuterRef("member_id")).values("member_name")[:1]
-    rows = (
+    # No join to member: SLiMS keeps no foreign keys, Django assumes it does and would turn a
+    # join into an INNER JOIN, dropping members whose row is gone. Names come afterwards,
+    # for the candidates only.
+    totals = (
         loans_between(since=since, until=until)
-        .exclude(Q(member_id__isnull=True) | Q(member_id=""))
+        .filter(member_id__gt="")  # neither NULL nor ''
         .values("member_id")
-        .annotate(total=Count("loan_id"), member_name=Subquery(name))
-        .order_by("-total", F("member_name").asc(nulls_last=True), "member_id")[:limit]
+        .annotate(total=Count("loan_id"))
+        .order_by()
+        .values_list("member_id", "total")
     )
-    return [TopBorrower(**row) for row in rows]
+    candidates = dict(at_or_above_cutoff(list(totals), total=lambda row: row[1], limit=limit))
+    names = dict(
+        Member.objects.filter(member_id__in=candidates).values_list("member_id", "member_name")
+    )
+    borrowers = [
+        TopBorrower(member_id, names.get(member_id), total)
+        for member_id, total in candidates.items()
+    ]
+    borrowers.sort(
+        key=lambda b: (
+            -b.total,
+            b.member_name is None,
+            (b.member_name or "").casefold(),
+            b.member_id,
+        )
+    )
+    return borrowers[:limit]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Max, Q, Value
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from config.library import at_or_above_cutoff, first_id_dated_from
@@ -79,7 +79,10 @@ def top_visitors(*, since: date, until: date, limit: int = 10) -> list[TopVisito
     visits = visits_between(
         start=since, end=until + timedelta(days=1), id_from=first_visit_id_from(since)
     )
-    no_member_id = Q(member_id__isnull=True) | Q(member_id="")
+    # COALESCE keeps MariaDB off the member_id index for guests: reading a million rows one by
+    # one through it is three times slower than the scan (BENCHMARKS.md).
+    visits = visits.annotate(member_or_blank=Coalesce("member_id", Value("")))
+    no_member_id = Q(member_or_blank="")
     # Two statements rather than one grouped by CASE expressions: MariaDB groups one key at a
     # time several times faster (BENCHMARKS.md).
     members = (
@@ -137,3 +140,41 @@ def _rank(visitor: TopVisitor) -> tuple:
         visitor.member_id or "",
         (visitor.institution or "").casefold(),
     )
+
+
+def visits_today_exact(*, today: date) -> tuple[int, int | None, int | None]:
+    """(count, first id considered, highest id) of visits dated `today`, exactly.
+
+    No scan of history: the primary key bounds the count to the rows from a little before
+    today (ID_ORDER_SLACK) on, and the highest id is read first so the next delta count
+    starts exactly where this one stopped.
+    """
+    last_id = Visit.objects.aggregate(last=Max("visitor_id"))["last"]
+    if last_id is None:
+        return 0, None, None
+    first_id = first_visit_id_from(today, only_if_narrow=False)
+    count = (
+        visits_between(start=today, end=today + timedelta(days=1), id_from=first_id)
+        .filter(visitor_id__lte=last_id)
+        .count()
+    )
+    return count, first_id, last_id
+
+
+def visits_today_after(*, today: date, after_id: int) -> tuple[int, int]:
+    """(visits dated `today` with visitor_id > after_id, highest id seen): a primary-key range.
+
+    Rows that arrive with an id above `after_id` but dated another day (a late manual entry
+    for yesterday) are read but not counted; a row dated today that lands below `after_id`
+    cannot happen with auto-increment ids, and one dated today far out of id order is
+    corrected by the periodic exact recount.
+    """
+    start, end = local_day_start(today), local_day_start(today + timedelta(days=1))
+    row = Visit.objects.filter(visitor_id__gt=after_id).aggregate(
+        last=Max("visitor_id"),
+        today=Count(
+            "visitor_id",
+            filter=Q(checkin_date__gte=start, checkin_date__lt=end),
+        ),
+    )
+    return row["today"], row["last"] or after_id
