@@ -294,3 +294,15 @@ def test_summaries(circulation, visits, get):
         "collection", "top_borrowed", "top_borrowed_month", "top_borrowed_year",
         "top_borrowers_month", "top_borrowers_year", "generated_at",
     }  # fmt: skip
+
+
+def test_a_title_that_is_gone_does_not_take_a_place_in_the_top_ten(library, get):
+    orphan = library.item(9999)  # its biblio row was deleted
+    for _ in range(5):
+        library.loan(orphan, "M1", "2026-11-10")
+    for n in range(11):
+        library.loan(library.item(library.biblio(f"Judul {n:02d}")), "M1", "2026-11-10")
+    with at(2026, 11, 25, 10, 0):
+        prewarm()
+        month = get("/api/books/top/borrowed/month").json()
+    assert [book["title"] for book in month["data"]] == [f"Judul {n:02d}" for n in range(10)]
