@@ -5,10 +5,17 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView
 
+from metrics_cache.live_views import TodayIncrementView, TodayView, today_stream
 from metrics_cache.registry import METRICS
 from metrics_cache.views import BookSummaryView, VisitorSummaryView, health, snapshot_view
 
 urlpatterns = [
+    path("api/visitors/today", TodayView.as_view()),
+    path("api/visitors/today/increment", TodayIncrementView.as_view()),
+]
+if settings.ENABLE_SSE_TODAY:
+    urlpatterns.append(path("api/visitors/today/stream", today_stream))
+urlpatterns += [
     path(route, snapshot_view(metric, deprecated=index > 0).as_view())
     for metric in METRICS
     for index, route in enumerate(metric.paths)

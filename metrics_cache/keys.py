@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 
 PREFIX = "libdash"
@@ -49,3 +51,58 @@ def prewarm_boot() -> str:
 def today_count() -> str:
     """Today's visitor count, written by the fast loop: {"total", "date", "generated_at"}."""
     return f"{PREFIX}:today:count"
+
+
+# --- today's live count -------------------------------------------------------------------------
+# When the API has to count in the database itself, it caches the answer this long.
+TODAY_FALLBACK_TTL_SECONDS = 10
+# How long concurrent misses wait for the one request that counts.
+TODAY_SINGLE_FLIGHT_WAIT_SECONDS = 3
+# The fast loop's lock: longer than any tick, so a crashed worker frees it soon.
+TODAY_LOCK_SECONDS = 60
+# After database errors the loop waits this long, doubling up to the maximum.
+TODAY_BACKOFF_FIRST_SECONDS = 1
+TODAY_BACKOFF_MAX_SECONDS = 60
+
+
+def today_count_ttl_seconds() -> int:
+    """Today's published count outlives a few missed ticks, then the API counts itself."""
+    return max(30, 3 * settings.VISITOR_SYNC_MIN_INTERVAL_MS // 1000)
+
+
+def today_lock() -> str:
+    return f"{PREFIX}:today:lock"
+
+
+def today_cooldown() -> str:
+    return f"{PREFIX}:today:cooldown"
+
+
+def today_flight() -> str:
+    return f"{PREFIX}:today:flight"
+
+
+def today_delta_state() -> str:
+    """Delta mode: {date, last_id, count, baseline_id, baseline_count}."""
+    return f"{PREFIX}:today:delta"
+
+
+def today_counter(day) -> str:
+    """Incremental mode: the kiosks' counter for one local date (so midnight starts a new one)."""
+    return f"{PREFIX}:today:counter:{day.isoformat()}"
+
+
+def today_loop_status() -> str:
+    """The fast loop's health: mode, last run and duration, last success, baseline, error."""
+    return f"{PREFIX}:today:loop"
+
+
+def today_backoff() -> str:
+    return f"{PREFIX}:today:backoff"
+
+
+def today_events_channel() -> str:
+    """Redis pub/sub channel of count updates. Pub/sub ignores the database number, so the
+    channel names it: two deployments on one Redis server never hear each other."""
+    db = urlsplit(settings.REDIS_URL).path.strip("/") or "0"
+    return f"{PREFIX}:db{db}:today:events"

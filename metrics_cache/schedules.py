@@ -11,7 +11,7 @@ import json
 
 from celery.signals import beat_init
 from django.conf import settings
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from metrics_cache.registry import GROUPS
 
@@ -49,6 +49,41 @@ def sync_schedules() -> None:
         task.save()
 
 
+FAST_LOOP = "today: fast loop"
+RECONCILE = "today: exact recount"
+
+
+def _interval(milliseconds: int) -> IntervalSchedule:
+    if milliseconds % 1000 == 0:
+        every, period = milliseconds // 1000, IntervalSchedule.SECONDS
+    else:
+        every, period = milliseconds * 1000, IntervalSchedule.MICROSECONDS
+    schedule, _ = IntervalSchedule.objects.get_or_create(every=every, period=period)
+    return schedule
+
+
+def sync_live_schedules() -> None:
+    """The fast loop and the exact recount. Each tick expires after one interval, so a worker
+    that was down does not come back to a queue of stale ticks (PeriodicTask.expire_seconds:
+    beat stamps each message with it; PeriodicTask.expires would end the whole schedule)."""
+    interval_ms = settings.VISITOR_SYNC_MIN_INTERVAL_MS
+    reconcile_ms = settings.TODAY_RECONCILE_SECONDS * 1000
+    for name, task, milliseconds, enabled in (
+        (FAST_LOOP, "metrics_cache.sync_today", interval_ms, True),
+        (RECONCILE, "metrics_cache.reconcile_today", reconcile_ms,
+         settings.TODAY_COUNT_MODE != "direct"),
+    ):  # fmt: skip
+        periodic = PeriodicTask.objects.filter(name=name).first() or PeriodicTask(name=name)
+        periodic.task = task
+        periodic.interval = _interval(milliseconds)
+        periodic.crontab = None
+        periodic.expire_seconds = max(1, -(-milliseconds // 1000))
+        periodic.enabled = enabled
+        periodic.description = "Set from the environment at every beat start."
+        periodic.save()
+
+
 @beat_init.connect
 def sync_schedules_on_beat_start(sender=None, **kwargs) -> None:
     sync_schedules()
+    sync_live_schedules()

@@ -10,7 +10,7 @@ from celery.signals import worker_ready
 from django_redis import get_redis_connection
 from redis.exceptions import LockError, RedisError
 
-from metrics_cache import keys, snapshots
+from metrics_cache import keys, snapshots, today
 from metrics_cache.registry import BY_NAME, GROUPS, METRICS, in_group
 
 logger = logging.getLogger(__name__)
@@ -83,3 +83,18 @@ def prewarm_on_start(sender=None, **kwargs) -> None:
     if first:
         prewarm.apply_async(expires=keys.PREWARM_BOOT_WINDOW_SECONDS)
         logger.info("start-up prewarm queued for %d metrics", len(METRICS))
+
+
+@shared_task(name="metrics_cache.sync_today", ignore_result=True, soft_time_limit=50,
+             time_limit=keys.TODAY_LOCK_SECONDS)  # fmt: skip
+def sync_today() -> str:
+    """One tick of the fast loop. Beat gives each tick an expiry of one interval, so ticks
+    queued while the worker was down are discarded rather than run in a storm."""
+    return today.tick()
+
+
+@shared_task(name="metrics_cache.reconcile_today", ignore_result=True, soft_time_limit=50,
+             time_limit=keys.TODAY_LOCK_SECONDS)  # fmt: skip
+def reconcile_today() -> str:
+    """The exact recount of delta and incremental modes, apart from the ticks."""
+    return today.reconcile_tick()

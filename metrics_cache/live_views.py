@@ -1,0 +1,171 @@
+"""Today's count over HTTP: the cached figure, the kiosks' increment, and the SSE stream."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import JsonResponse, StreamingHttpResponse
+from django.utils import timezone
+from django_eventstream.eventrequest import EventRequest
+from django_eventstream.utils import add_default_headers, sse_encode_event
+from django_eventstream.views import Listener, stream
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from redis.exceptions import RedisError
+from rest_framework import serializers
+from rest_framework.views import APIView
+
+from metrics_cache import fanout, keys, today
+from visitors.selectors import visits_today_exact
+
+logger = logging.getLogger(__name__)
+
+
+def _unavailable() -> JsonResponse:
+    return JsonResponse(
+        {"status": "unavailable", "message": "today's count is unavailable; try again shortly"},
+        status=503,
+        headers={"Retry-After": str(keys.RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+    )
+
+
+def _count_in_database() -> dict:
+    day = timezone.localdate()
+    total, _, _ = visits_today_exact(today=day)
+    generated_at = timezone.localtime().isoformat(timespec="milliseconds")
+    return {"total": total, "date": day.isoformat(), "generated_at": generated_at}
+
+
+def current_today() -> tuple[dict | None, str]:
+    """(count, source): the cache first; on a miss one database count shared by every
+    concurrent request (single flight); (None, "unavailable") when neither answers."""
+    try:
+        cached = today.published()
+    except RedisError:
+        try:
+            return _count_in_database(), "db"
+        except DatabaseError:
+            return None, "unavailable"
+    if cached is not None:
+        return cached, "cache"
+    client = today.redis()
+    if client.set(keys.today_flight(), 1, nx=True, ex=keys.TODAY_SINGLE_FLIGHT_WAIT_SECONDS * 2):
+        try:
+            value = _count_in_database()
+        except DatabaseError:
+            return None, "unavailable"
+        finally:
+            client.delete(keys.today_flight())
+        day = timezone.localdate()
+        today.publish(value["total"], day, ttl=keys.TODAY_FALLBACK_TTL_SECONDS)
+        return value, "db"
+    deadline = time.monotonic() + keys.TODAY_SINGLE_FLIGHT_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        shared = today.published()
+        if shared is not None:
+            return shared, "db"
+    return None, "unavailable"
+
+
+class TodaySerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    source = serializers.ChoiceField(choices=["cache", "db"])
+    date = serializers.DateField()
+    generated_at = serializers.DateTimeField()
+
+
+class TodayView(APIView):
+    @extend_schema(
+        tags=["Visitors"],
+        summary="Today's visitor count (live)",
+        responses={200: TodaySerializer, 503: OpenApiResponse(description="unavailable")},
+    )
+    def get(self, request):
+        value, source = current_today()
+        if value is None:
+            return _unavailable()
+        return JsonResponse({**value, "source": source}, headers={"Cache-Control": "no-store"})
+
+
+class IncrementSerializer(serializers.Serializer):
+    by = serializers.IntegerField(min_value=1, max_value=100, default=1)
+
+
+class TodayIncrementView(APIView):
+    """Check-in kiosks raise the count in incremental mode."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(
+        tags=["Visitors"],
+        summary="Raise today's count (incremental mode, for check-in kiosks)",
+        request=IncrementSerializer,
+        responses={200: TodaySerializer, 400: OpenApiResponse(description="bad body"),
+                   401: OpenApiResponse(description="no token"),
+                   403: OpenApiResponse(description="wrong token"),
+                   409: OpenApiResponse(description="not in incremental mode")},
+    )  # fmt: skip
+    def post(self, request):
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Token "):
+            return JsonResponse({"status": "unauthorized", "message": "Token required"},
+                                status=401, headers={"WWW-Authenticate": "Token"})  # fmt: skip
+        token = settings.TODAY_INCREMENT_TOKEN
+        if not token or not hmac.compare_digest(header[6:].strip().encode(), token.encode()):
+            return JsonResponse({"status": "forbidden", "message": "invalid token"}, status=403)
+        if settings.TODAY_COUNT_MODE != "incremental":
+            return JsonResponse(
+                {"status": "conflict", "message": "TODAY_COUNT_MODE is not incremental"},
+                status=409,
+            )
+        body = IncrementSerializer(data=request.data if request.data else {})
+        if not body.is_valid():
+            return JsonResponse({"status": "invalid", "errors": body.errors}, status=400)
+        day = timezone.localdate()
+        try:
+            client = today.redis()
+            total = client.incrby(keys.today_counter(day), body.validated_data["by"])
+            client.expire(keys.today_counter(day), 2 * 86400)
+            today.publish(total, day)
+        except RedisError:
+            return _unavailable()
+        value = today.published() or {"total": total, "date": day.isoformat()}
+        return JsonResponse({**value, "source": "cache"})
+
+
+async def today_stream(request):
+    """SSE: `init` with the current count on every connection, then django-eventstream's stream
+    (updates fanned in from Redis by metrics_cache.fanout, keep-alive every 20 s)."""
+    try:
+        event_request = await sync_to_async(EventRequest)(
+            request, view_kwargs={"channels": [fanout.CHANNEL]}
+        )
+    except Exception as exc:  # a garbage Last-Event-ID or es-meta is the client's error
+        return JsonResponse({"status": "invalid", "message": f"bad stream request: {exc}"[:200]},
+                            status=400)  # fmt: skip
+    fanout.ensure_running()
+    value, source = await sync_to_async(current_today)()
+    init = {
+        "total": value["total"] if value else None,
+        "source": source,
+        "at": timezone.localtime().isoformat(timespec="milliseconds"),
+    }
+    listener = Listener()
+    listener.user_id = "anonymous"
+    listener.channels = event_request.channels
+
+    async def events():
+        yield sse_encode_event("init", json.dumps(init))
+        async for chunk in stream(event_request, listener):
+            yield chunk
+
+    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    add_default_headers(response, request=request)
+    return response

@@ -1,0 +1,21 @@
+"""manage.py recount_today: the exact count now; restarts the mode's state and pushes it."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from metrics_cache import today
+
+
+class Command(BaseCommand):
+    help = "Count today's visits exactly, reset the fast loop's state, store and push the figure."
+
+    def handle(self, *args, **options) -> None:
+        day = timezone.localdate()
+        old = today.published()
+        result = today.reset_to_exact(day)
+        today.publish(result.total, day, force=True)
+        before = "unknown" if old is None else str(old["total"])
+        self.stdout.write(f"{day} ({settings.TODAY_COUNT_MODE} mode): {before} → {result.total}")
