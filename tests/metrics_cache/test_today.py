@@ -1,0 +1,277 @@
+"""Today's count: the three modes, midnight, out-of-order rows, overlap, backoff, the API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.db import connections
+from django_redis import get_redis_connection
+
+from metrics_cache import keys, today
+from tests.library import library_test
+
+pytestmark = library_test
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+
+
+def at(*args) -> time_machine.travel:
+    return time_machine.travel(datetime(*args, tzinfo=JAKARTA), tick=False)
+
+
+@pytest.fixture(autouse=True)
+def no_buffer(settings):
+    settings.VISITOR_SYNC_BUFFER_MS = 0
+
+
+@pytest.fixture
+def events():
+    """Messages published on this deployment's count channel."""
+    pubsub = get_redis_connection("default").pubsub()
+    pubsub.subscribe(keys.today_events_channel())
+    pubsub.get_message(timeout=1)  # the subscribe confirmation
+
+    def received() -> list[dict]:
+        out = []
+        while (message := pubsub.get_message(timeout=0.2)) is not None:
+            out.append(json.loads(message["data"]))
+        return out
+
+    yield received
+    pubsub.close()
+
+
+def published_total() -> int | None:
+    value = today.published()
+    return None if value is None else value["total"]
+
+
+@pytest.mark.parametrize("mode", ["direct", "delta", "incremental"])
+def test_each_mode_counts_local_today(library, settings, mode, events):
+    settings.TODAY_COUNT_MODE = mode
+    library.visit("2026-11-24 23:59:59")
+    library.visit("2026-11-25 00:00:00")
+    library.visit("2026-11-25 09:00:00")
+    with at(2026, 11, 25, 10, 0):
+        assert today.tick() == "ok"
+        assert published_total() == 2
+        assert [e["total"] for e in events()] == [2]
+        library.visit("2026-11-25 10:00:00")
+        if mode == "incremental":  # the kiosk reports the check-in
+            get_redis_connection("default").incrby(
+                keys.today_counter(today.timezone.localdate()), 1
+            )
+        assert today.tick() == "ok"
+        assert published_total() == 3
+        assert today.tick() == "ok"  # unchanged: nothing pushed
+        assert [e["total"] for e in events()] == [3]
+
+
+@pytest.mark.parametrize("mode", ["direct", "delta", "incremental"])
+def test_the_count_restarts_at_local_midnight_and_is_pushed(library, settings, mode, events):
+    settings.TODAY_COUNT_MODE = mode
+    library.visit("2026-11-25 20:00:00")
+    library.visit("2026-11-25 23:59:59")
+    with at(2026, 11, 25, 23, 59, 58):
+        today.tick()
+        assert published_total() == 2
+    library.visit("2026-11-26 00:00:00")
+    # 00:00:03 in Jakarta is still the 25th in UTC.
+    with at(2026, 11, 26, 0, 0, 3):
+        assert today.tick() == "ok"
+        value = today.published()
+    assert value["date"] == "2026-11-26" and value["total"] == 1
+    assert [e["total"] for e in events()] == [2, 1]
+
+
+def test_delta_counts_only_new_ids_and_ignores_late_entries_for_yesterday(library, settings):
+    settings.TODAY_COUNT_MODE = "delta"
+    library.visit("2026-11-25 08:00:00", visitor_id=100)
+    library.visit("2026-11-24 15:00:00", visitor_id=101)  # typed in late for yesterday
+    library.visit("2026-11-25 08:05:00", visitor_id=102)
+    with at(2026, 11, 25, 10, 0):
+        today.tick()
+        assert published_total() == 2
+        state = get_redis_connection("default").hgetall(keys.today_delta_state())
+        assert int(state[b"last_id"]) == 102
+        library.visit("2026-11-24 16:00:00", visitor_id=103)  # late again
+        library.visit("2026-11-25 10:00:00", visitor_id=104)
+        today.tick()
+        assert published_total() == 3
+        health = today.loop_status()
+    assert health["mode"] == "delta"
+    assert health["baseline"]["count"] == 2
+    assert health["last_duration_ms"] is not None
+
+
+def test_delta_rows_below_the_last_id_are_caught_by_the_exact_recount(library, settings):
+    settings.TODAY_COUNT_MODE = "delta"
+    library.visit("2026-11-25 08:00:00", visitor_id=100)
+    with at(2026, 11, 25, 10, 0):
+        today.tick()
+        # A row restored with an old id (a clock fix, a re-imported entry): below last_id,
+        # so the delta tick cannot see it; the periodic exact recount does.
+        library.visit("2026-11-25 09:00:00", visitor_id=50)
+        today.tick()
+        assert published_total() == 1
+        assert today.reconcile_tick() == "ok"
+        assert published_total() == 2
+
+
+def test_delta_baseline_does_not_scan_history(library, settings, django_assert_max_num_queries):
+    settings.TODAY_COUNT_MODE = "delta"
+    for day in range(1, 25):
+        library.visit(f"2026-11-{day:02d} 09:00:00")
+    library.visit("2026-11-25 08:00:00")
+    with at(2026, 11, 25, 10, 0):
+        today.tick()
+        assert published_total() == 1
+        with django_assert_max_num_queries(1, connection=connections["library"]) as queries:
+            today.tick()
+    # A steady tick is one primary-key range query above the last id.
+    assert "visitor_id` >" in queries.captured_queries[0]["sql"].replace('"', "`")
+
+
+def test_a_tick_never_overlaps_another(library):
+    lock = get_redis_connection("default").lock(keys.today_lock(), timeout=30)
+    assert lock.acquire(blocking=False)
+    try:
+        assert today.tick() == "busy"
+        assert today.published() is None
+    finally:
+        lock.release()
+    assert today.tick() == "ok"
+
+
+def test_the_buffer_pauses_the_next_tick(library, settings):
+    settings.VISITOR_SYNC_BUFFER_MS = 60_000
+    assert today.tick() == "ok"
+    assert today.tick() == "waiting"
+
+
+def test_database_errors_back_off_and_log_once(library, scratch_library, caplog):
+    caplog.set_level(logging.WARNING, logger="metrics_cache.today")
+    client = get_redis_connection("default")
+    assert today.tick() == "error"
+    assert today.tick() == "waiting"  # backing off
+    client.delete(keys.today_backoff())
+    assert today.tick() == "error"
+    assert client.ttl(keys.today_backoff()) >= 1
+    failing = [r for r in caplog.records if "fast loop failing" in r.message]
+    assert len(failing) == 1
+    assert "visitor_count" in today.loop_status()["error"]
+
+
+def test_recovery_is_logged_and_clears_the_error(library, caplog, settings):
+    caplog.set_level(logging.WARNING, logger="metrics_cache.today")
+    client = get_redis_connection("default")
+    client.hset(keys.today_loop_status(), mapping={"error": "OperationalError: gone"})
+    assert today.tick() == "ok"
+    assert today.loop_status()["error"] is None
+    assert any("recovered" in r.message for r in caplog.records)
+
+
+def test_recount_today_prints_old_and_new_and_resets_delta(library, settings, events):
+    settings.TODAY_COUNT_MODE = "delta"
+    library.visit("2026-11-25 08:00:00", visitor_id=100)
+    with at(2026, 11, 25, 10, 0):
+        today.tick()
+        library.visit("2026-11-25 09:00:00", visitor_id=50)  # invisible to delta
+        out = StringIO()
+        call_command("recount_today", stdout=out)
+    assert out.getvalue().strip() == "2026-11-25 (delta mode): 1 → 2"
+    assert [e["total"] for e in events()] == [1, 2]
+
+
+class TestTodayEndpoint:
+    def test_cached(self, library, client):
+        library.visit("2026-11-25 08:00:00")
+        with at(2026, 11, 25, 10, 0):
+            today.tick()
+            body = client.get("/api/visitors/today").json()
+        assert body["total"] == 1 and body["source"] == "cache" and body["date"] == "2026-11-25"
+        assert body["generated_at"].startswith("2026-11-25T10:00:00")
+
+    def test_a_miss_counts_once_then_serves_the_cache(self, library, client):
+        library.visit("2026-11-25 08:00:00")
+        with at(2026, 11, 25, 10, 0):
+            first = client.get("/api/visitors/today").json()
+            second = client.get("/api/visitors/today").json()
+        assert (first["total"], first["source"]) == (1, "db")
+        assert (second["total"], second["source"]) == (1, "cache")
+        assert get_redis_connection("default").ttl(keys.today_count()) <= 10
+
+    def test_yesterdays_figure_is_not_served_as_today(self, library, client):
+        with at(2026, 11, 25, 23, 0):
+            today.publish(7, today.timezone.localdate())
+        with at(2026, 11, 26, 0, 1):
+            body = client.get("/api/visitors/today").json()
+        assert body["total"] == 0 and body["date"] == "2026-11-26"
+
+    def test_concurrent_misses_share_one_count(self, library, client, django_assert_num_queries):
+        client_redis = get_redis_connection("default")
+        client_redis.set(keys.today_flight(), 1, ex=5)  # another request is counting
+        with at(2026, 11, 25, 10, 0):
+            day = today.timezone.localdate()
+            threading.Timer(0.3, lambda: today.publish(42, day)).start()
+            with django_assert_num_queries(0, connection=connections["library"]):
+                body = client.get("/api/visitors/today").json()
+        assert (body["total"], body["source"]) == (42, "db")
+
+    def test_503_when_cache_and_database_are_both_unavailable(
+        self, library, scratch_library, client, settings
+    ):
+        settings.CACHES = {
+            "default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}
+        }
+        response = client.get("/api/visitors/today")
+        assert response.status_code == 503
+        assert response.json()["status"] == "unavailable"
+        assert "Traceback" not in response.content.decode()
+
+
+class TestIncrement:
+    URL = "/api/visitors/today/increment"
+
+    @pytest.fixture(autouse=True)
+    def incremental(self, settings):
+        settings.TODAY_COUNT_MODE = "incremental"
+        settings.TODAY_INCREMENT_TOKEN = "kiosk-secret"
+
+    def post(self, client, body=None, token="kiosk-secret"):
+        headers = {"Authorization": f"Token {token}"} if token else {}
+        return client.post(self.URL, body or {}, content_type="application/json", headers=headers)
+
+    def test_tokens(self, library, client, settings):
+        assert self.post(client, token=None).status_code == 401
+        assert self.post(client, token="wrong").status_code == 403
+        settings.TODAY_INCREMENT_TOKEN = None
+        assert self.post(client).status_code == 403  # unset token refuses everything
+
+    def test_only_in_incremental_mode(self, library, client, settings):
+        settings.TODAY_COUNT_MODE = "delta"
+        assert self.post(client).status_code == 409
+
+    @pytest.mark.parametrize("by", [0, 101, -1, "many"])
+    def test_bad_amounts(self, library, client, by):
+        response = self.post(client, {"by": by})
+        assert response.status_code == 400
+        assert "by" in response.json()["errors"]
+
+    def test_increments_then_reconcile_to_the_exact_count(self, library, client, events):
+        library.visit("2026-11-25 08:00:00")
+        with at(2026, 11, 25, 10, 0):
+            assert self.post(client).json()["total"] == 1
+            assert self.post(client, {"by": 4}).json()["total"] == 5
+            assert published_total() == 5
+            assert today.reconcile_tick() == "ok"
+            assert published_total() == 1
+        assert [e["total"] for e in events()] == [1, 5, 1]
