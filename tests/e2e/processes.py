@@ -71,3 +71,62 @@ def wait_for(condition, seconds: float, what: str, interval: float = 0.2):
             return result
         time.sleep(interval)
     raise AssertionError(f"gave up after {seconds:.0f} s waiting for {what}")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def venv_command(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def start_redis(port: int, log: Path) -> subprocess.Popen:
+    import redis
+
+    process = start(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(log.parent)],
+        dict(os.environ), log,
+    )  # fmt: skip
+
+    def answers() -> bool:
+        try:
+            return redis.Redis(port=port, socket_connect_timeout=0.5).ping()
+        except redis.RedisError:
+            return False
+
+    wait_for(answers, 20, f"redis-server on port {port}")
+    return process
+
+
+def start_web(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    import urllib.request
+
+    process = start(
+        [venv_command("daphne"), "--bind", "127.0.0.1", "--port", str(port),
+         "config.asgi:application"],
+        env, log,
+    )  # fmt: skip
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    wait_for(healthy, 60, f"daphne on port {port} ({log})")
+    return process
+
+
+def start_beat(env: dict[str, str], log: Path) -> subprocess.Popen:
+    return start(
+        [sys.executable, "-m", "celery", "--app", "config", "beat", "--loglevel", "INFO",
+         "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],
+        env, log,
+    )  # fmt: skip

@@ -1,0 +1,155 @@
+"""The whole system on loopback: daphne, a Celery worker and beat, MariaDB and its own Redis.
+
+An SSE client sees visitor rows inserted into the library database; the stream survives a
+Redis restart and a web restart; a worker back from downtime runs at most one stale tick.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime
+
+import pytest
+import redis
+from django.utils import timezone
+
+from demo.writer import library_writer
+from tests.e2e.processes import (
+    free_port,
+    service_env,
+    start_beat,
+    start_redis,
+    start_web,
+    start_worker,
+    stop,
+    wait_for,
+)
+from tests.e2e.sse import SSEClient
+from tests.library import LibraryRows
+
+INTERVAL_MS = 1000
+
+# The library test database must exist for the processes even when this module runs alone.
+pytestmark = pytest.mark.django_db(databases=["default", "library"], transaction=True)
+
+
+class System:
+    def __init__(self, tmp, env, redis_port, web_port):
+        self.tmp, self.env, self.redis_port, self.web_port = tmp, env, redis_port, web_port
+        self.processes = {}
+
+    def start(self, name: str) -> None:
+        log = self.tmp / f"{name}.log"
+        if name == "redis":
+            self.processes[name] = start_redis(self.redis_port, log)
+        elif name == "web":
+            self.processes[name] = start_web(self.env, self.web_port, log)
+        elif name == "worker":
+            self.processes[name] = start_worker(self.env, log)
+        elif name == "beat":
+            self.processes[name] = start_beat(self.env, log)
+
+    def stop(self, name: str) -> None:
+        stop(self.processes.pop(name))
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def system(library_tables, django_db_blocker, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("live")
+    redis_port, web_port = free_port(), free_port()
+    with django_db_blocker.unblock():
+        env = service_env(tmp / "app.sqlite3")
+        with library_writer() as writer:
+            LibraryRows(writer).truncate()
+    env.pop("CELERY_BROKER_URL")
+    env.update(
+        REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+        VISITOR_SYNC_MIN_INTERVAL_MS=str(INTERVAL_MS),
+        VISITOR_SYNC_BUFFER_MS="0",
+        TODAY_COUNT_MODE="delta",
+    )
+    running = System(tmp, env, redis_port, web_port)
+    try:
+        for name in ("redis", "web", "worker", "beat"):
+            running.start(name)
+        yield running
+    finally:
+        for name in list(running.processes):
+            running.stop(name)
+
+
+@pytest.fixture
+def visits(django_db_blocker):
+    def add(count: int = 1) -> None:
+        now = timezone.localtime().replace(tzinfo=None, microsecond=0)
+        with django_db_blocker.unblock(), library_writer() as writer:
+            rows = LibraryRows(writer)
+            for _ in range(count):
+                rows.visit(datetime.isoformat(now, sep=" "), name="Pengunjung E2E")
+
+    return add
+
+
+@pytest.fixture
+def sse(system):
+    client = SSEClient(system.web_port)
+    yield client
+    client.close()
+
+
+def test_an_inserted_visit_reaches_the_browser(system, sse, visits):
+    init = sse.wait_for("init", 30, lambda data: data["total"] is not None)
+    visits(2)
+    update = sse.wait_for(
+        "update", 5 * INTERVAL_MS / 1000 + 5, lambda d: d["total"] >= init["total"] + 2
+    )
+    assert update["total"] == init["total"] + 2
+
+
+def test_updates_resume_after_redis_restarts(system, sse, visits):
+    sse.wait_for("init", 30, lambda data: data["total"] is not None)
+    system.stop("redis")
+    time.sleep(2)
+    system.start("redis")  # empty: no persistence, like a restarted cache
+    visits(1)
+    # Worker and beat reconnect, the delta baseline is rebuilt, the web fan-out resubscribes.
+    first = sse.wait_for("update", 60, lambda data: data["total"] > 0)
+    visits(1)
+    sse.wait_for("update", 20, lambda data: data["total"] == first["total"] + 1)
+
+
+def test_a_web_restart_reconnects_the_client_with_init(system, sse):
+    sse.wait_for("init", 30)
+    assert sse.connections == 1
+    system.stop("web")
+    system.start("web")
+    again = sse.wait_for("init", 30)
+    assert sse.connections == 2
+    assert again["total"] is not None
+
+
+def test_a_worker_back_from_downtime_runs_at_most_one_stale_tick(system, visits):
+    broker = redis.Redis(port=system.redis_port, db=1)
+    system.stop("worker")
+    time.sleep(6 * INTERVAL_MS / 1000)
+    stale = [json.loads(raw)["headers"]["id"] for raw in broker.lrange("celery", 0, -1)]
+    assert len(stale) >= 4, "beat should have queued ticks while the worker was down"
+    visits(1)
+    system.start("worker")
+    time.sleep(3)
+    log = system.log("worker")
+    ran = [task for task in stale if re.search(rf"\[{task}\] succeeded", log)]
+    dropped = [task for task in stale if re.search(rf"Discarding revoked task.*{task}", log)]
+    assert len(ran) <= 1, ran
+    assert len(dropped) >= len(stale) - 1
+    # And the count is right after the return.
+    cache = redis.Redis(port=system.redis_port)
+    with_count = wait_for(
+        lambda: json.loads(cache.get("libdash:today:count") or "null"), 10, "a published count"
+    )
+    assert with_count["total"] >= 1
