@@ -102,6 +102,8 @@ BOOKS_SLOW_CRON = env_cron("BOOKS_SLOW_CRON", "10 0 * * *")
 AGGREGATE_TTL_SECONDS = env_int("AGGREGATE_TTL_SECONDS", 90000, minimum=60)
 SUMMARY_TTL_SECONDS = env_int("SUMMARY_TTL_SECONDS", 15, minimum=1)
 ENABLE_SSE_TODAY = env_bool("ENABLE_SSE_TODAY", True)
+# What anonymous requests see of members in top lists (staff always see everything).
+MEMBER_DETAILS = env_choice("MEMBER_DETAILS", "masked", ("full", "masked", "hidden"))
 ENABLE_DOCS = env_bool("ENABLE_DOCS", True)
 
 # --- Django ------------------------------------------------------------------------------------
@@ -113,7 +115,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "visitors",
     "books",
@@ -156,6 +160,10 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Library Dashboard API",

@@ -40,6 +40,7 @@ class Metric:
     period: Callable[[date], Period]
     compute: Callable[[RunContext, Period], list | dict]
     paths: tuple[str, ...]  # the first is canonical; the others are deprecated aliases
+    personal: bool = False  # names library members (see metrics_cache.privacy)
 
 
 def _weekly(ctx: RunContext, period: Period) -> list:
@@ -91,9 +92,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("weekly", "visitors", "Visits per day, last 7 days", periods.weekly, _weekly,
            ("api/visitors/weekly",)),
     Metric("top_visitors_month", "visitors", "Top visitors this month", periods.month_to_date,
-           _top_visitors, ("api/visitors/monthly/top",)),
+           _top_visitors, ("api/visitors/monthly/top",), personal=True),
     Metric("top_visitors_year", "visitors", "Top visitors this year", periods.year_to_date,
-           _top_visitors, ("api/visitors/yearly/top",)),
+           _top_visitors, ("api/visitors/yearly/top",), personal=True),
     Metric("collection", "books", "Titles and copies", periods.all_time, _collection,
            ("api/books/stats/collection", "api/books/collection")),
     Metric("top_borrowed", "books", "Most borrowed titles, all time", periods.all_time,
@@ -104,9 +105,11 @@ METRICS: tuple[Metric, ...] = (
     Metric("top_borrowed_year", "books", "Most borrowed titles this year", periods.year_to_date,
            _top_borrowed, ("api/books/top/borrowed/year", "api/books/top-borrowed/year")),
     Metric("top_borrowers_month", "books", "Top borrowers this month", periods.month_to_date,
-           _top_borrowers, ("api/books/top/borrowers/month", "api/books/top-borrowers/month")),
+           _top_borrowers, ("api/books/top/borrowers/month", "api/books/top-borrowers/month"),
+           personal=True),
     Metric("top_borrowers_year", "books", "Top borrowers this year", periods.year_to_date,
-           _top_borrowers, ("api/books/top/borrowers/year", "api/books/top-borrowers/year")),
+           _top_borrowers, ("api/books/top/borrowers/year", "api/books/top-borrowers/year"),
+           personal=True),
 )  # fmt: skip
 
 BY_NAME: dict[str, Metric] = {metric.name: metric for metric in METRICS}

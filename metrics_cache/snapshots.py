@@ -13,7 +13,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 from django_redis import get_redis_connection
 
-from metrics_cache import keys
+from metrics_cache import keys, privacy
 from metrics_cache.models import SnapshotRecord
 from metrics_cache.registry import METRICS, Metric, RunContext
 
@@ -25,6 +25,10 @@ class Stored:
     body: bytes
     etag: str
     generated_at: datetime
+
+
+# Audiences of a snapshot: the public one (member details per MEMBER_DETAILS) and staff.
+PUBLIC, STAFF = "", "_staff"
 
 
 @dataclass(frozen=True)
@@ -40,20 +44,45 @@ def redis():
     return get_redis_connection("default")
 
 
-def read(metric: str) -> Stored | None:
-    body, etag, generated = redis().hmget(keys.snapshot(metric), "body", "etag", "generated_at")
+def read(metric: str, audience: str = PUBLIC) -> Stored | None:
+    body, etag, generated = redis().hmget(
+        keys.snapshot(metric), f"body{audience}", f"etag{audience}", "generated_at"
+    )
     if body is None:
         return None
     return Stored(body, etag.decode(), datetime.fromisoformat(generated.decode()))
 
 
-def _store(metric: str, body: bytes, generated_at: datetime) -> None:
-    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-    key = keys.snapshot(metric)
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def _store(metric: Metric, full: bytes, generated_at: datetime) -> None:
+    """Stores the envelope for staff and, where it names members, a public one."""
+    public = _public_body(metric, full)
+    key = keys.snapshot(metric.name)
     pipe = redis().pipeline()
-    pipe.hset(key, mapping={"body": body, "etag": etag, "generated_at": generated_at.isoformat()})
+    pipe.delete(key)
+    pipe.hset(
+        key,
+        mapping={
+            f"body{PUBLIC}": public,
+            f"etag{PUBLIC}": _etag(public),
+            f"body{STAFF}": full,
+            f"etag{STAFF}": _etag(full),
+            "generated_at": generated_at.isoformat(),
+        },
+    )
     pipe.expire(key, keys.aggregate_ttl_seconds())
     pipe.execute()
+
+
+def _public_body(metric: Metric, full: bytes) -> bytes:
+    if not metric.personal:
+        return full
+    snapshot = json.loads(full)
+    snapshot["data"] = privacy.public_rows(snapshot["data"])
+    return json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def envelope(metric: Metric, data, generated_at: datetime, today: date) -> bytes:
@@ -77,7 +106,7 @@ def compute(metric: Metric, ctx: RunContext) -> RunResult:
         data = metric.compute(ctx, metric.period(ctx.today))
         generated_at = timezone.localtime()
         body = envelope(metric, data, generated_at, ctx.today)
-        _store(metric.name, body, generated_at)
+        _store(metric, body, generated_at)
     except Exception as exc:  # one failing metric never stops the others
         duration = int((time.perf_counter() - started) * 1000)
         error = f"{type(exc).__name__}: {exc}"[:500]
@@ -115,7 +144,7 @@ def restore(metric: Metric, today: date) -> bool:
     age = (timezone.now() - record.generated_at).total_seconds()
     if timezone.localdate(record.generated_at) != today or age >= keys.aggregate_ttl_seconds():
         return False
-    _store(metric.name, record.payload.encode(), timezone.localtime(record.generated_at))
+    _store(metric, record.payload.encode(), timezone.localtime(record.generated_at))
     logger.info("snapshot metric=%s status=restored from its last good payload", metric.name)
     return True
 

@@ -17,6 +17,7 @@ from metrics_cache.registry import Metric
 from metrics_cache.tasks import queue_refresh
 
 CACHE_CONTROL = "public, max-age=60"
+PRIVATE_CACHE = "private, max-age=60"
 
 
 def warming_response(metric: str, **extra) -> JsonResponse:
@@ -41,6 +42,12 @@ def unavailable_response() -> JsonResponse:
     )
 
 
+def audience(request) -> str:
+    """Staff (session or API token) see members in full; everyone else per MEMBER_DETAILS."""
+    user = getattr(request, "user", None)
+    return snapshots.STAFF if user is not None and user.is_staff else snapshots.PUBLIC
+
+
 def _etag_matches(request, etag: str) -> bool:
     header = request.headers.get("If-None-Match", "")
     return header.strip() == "*" or etag in [tag.strip() for tag in header.split(",")]
@@ -52,8 +59,9 @@ class SnapshotView(APIView):
     metric: Metric
 
     def get(self, request) -> HttpResponse:
+        viewer = audience(request)
         try:
-            stored = snapshots.read(self.metric.name)
+            stored = snapshots.read(self.metric.name, viewer)
         except RedisError:
             return unavailable_response()
         if stored is None:
@@ -61,7 +69,8 @@ class SnapshotView(APIView):
         headers = {
             "ETag": stored.etag,
             "Last-Modified": http_date(stored.generated_at.timestamp()),
-            "Cache-Control": CACHE_CONTROL,
+            "Cache-Control": CACHE_CONTROL if viewer == snapshots.PUBLIC else PRIVATE_CACHE,
+            "Vary": "Cookie, Authorization",
         }
         if _etag_matches(request, stored.etag):
             return HttpResponse(status=304, headers=headers)
@@ -91,11 +100,13 @@ class SummaryView(APIView):
 
     def get(self, request) -> HttpResponse:
         client = get_redis_connection("default")
+        viewer = audience(request)
+        headers = {"Vary": "Cookie, Authorization", "Cache-Control": "no-cache"}
         try:
-            cached = client.get(keys.summary(self.kind))
+            cached = client.get(keys.summary(self.kind + viewer))
             if cached is not None:
-                return HttpResponse(cached, content_type="application/json")
-            answer, missing = self._compose(client)
+                return HttpResponse(cached, content_type="application/json", headers=headers)
+            answer, missing = self._compose(client, viewer)
         except RedisError:
             return unavailable_response()
         if missing:
@@ -104,10 +115,10 @@ class SummaryView(APIView):
                 queue_refresh(metric)
             return warming_response(missing[0], **extra)
         body = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
-        client.set(keys.summary(self.kind), body, ex=keys.summary_ttl_seconds())
-        return HttpResponse(body, content_type="application/json")
+        client.set(keys.summary(self.kind + viewer), body, ex=keys.summary_ttl_seconds())
+        return HttpResponse(body, content_type="application/json", headers=headers)
 
-    def _compose(self, client) -> tuple[dict, list[str]]:
+    def _compose(self, client, viewer: str) -> tuple[dict, list[str]]:
         answer: dict = {}
         sources, missing = [], []
         if self.with_today:
@@ -116,7 +127,7 @@ class SummaryView(APIView):
             answer["today"] = json.loads(today)["total"] if today else None
             sources.append("today:cache" if today else "today:missing")
         for field, metric in self.parts.items():
-            stored = snapshots.read(metric)
+            stored = snapshots.read(metric, viewer)
             if stored is None:
                 missing.append(metric)
                 sources.append(f"{field}:missing")

@@ -37,9 +37,14 @@ class LibraryRows:
             return cursor.lastrowid
 
     def truncate(self) -> None:
+        # Emptied with their auto-increment counters reset, as in a new SLiMS database.
         with self.connection.cursor() as cursor:
             for table in SLIMS_TABLES:
-                cursor.execute(f"DELETE FROM {self.connection.ops.quote_name(table)}")
+                if self.connection.vendor == "mysql":
+                    cursor.execute(f"TRUNCATE TABLE {table}")
+                else:
+                    cursor.execute(f"DELETE FROM {table}")
+                    cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [table])
 
     def visit(
         self,
