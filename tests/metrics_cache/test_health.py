@@ -1,16 +1,19 @@
-"""The minimal /health: 200 while Redis answers, 503 (JSON, no internals) when it does not."""
+"""/health: 503 without Redis; otherwise ok, or degraded with the reason visible."""
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
+from django.db import connections
+
+from metrics_cache import today
+from metrics_cache.registry import METRICS
+from tests.library import library_test
 
 
-def test_health_ok_while_redis_answers(client):
-    response = client.get("/health")
-    assert response.status_code == 200
-    assert response.json()["checks"]["redis"] == "ok"
-
-
+@pytest.mark.django_db
 def test_health_503_when_redis_does_not_answer(client, settings):
     settings.CACHES = {
         "default": {
@@ -28,3 +31,46 @@ def test_health_503_when_redis_does_not_answer(client, settings):
 @pytest.mark.parametrize("path", ["/health/", "/healthz"])
 def test_health_path_is_exact(client, path):
     assert client.get(path).status_code == 404
+
+
+@library_test[0]
+@library_test[1]
+class TestHealth:
+    def test_degraded_until_snapshots_and_the_fast_loop_exist(self, library, client):
+        body = client.get("/health").json()
+        assert body["status"] == "degraded"
+        assert body["checks"]["redis"] == "ok"
+        assert body["checks"]["library_db"] == "ok"
+        assert body["checks"]["app_db"] == "ok"
+        assert set(body["checks"]["snapshots"]) == {m.name for m in METRICS}
+        assert body["checks"]["snapshots"]["weekly"] == {"age_seconds": None, "stale": True}
+
+    def test_ok_when_everything_is_current(self, library, client, settings):
+        settings.VISITOR_SYNC_BUFFER_MS = 0
+        call_command("prewarm", stdout=StringIO())
+        today.tick()
+        response = client.get("/health")
+        body = response.json()
+        assert response.status_code == 200
+        assert body["status"] == "ok", body
+        loop = body["checks"]["fast_loop"]
+        assert loop["mode"] == "delta"
+        assert loop["last_run_at"] and loop["last_duration_ms"] is not None
+        assert loop["baseline"] == {"id": None, "count": 0} or "count" in loop["baseline"]
+        assert body["checks"]["snapshots"]["weekly"]["stale"] is False
+
+    def test_degraded_when_the_library_database_is_unreachable(self, library, client):
+        call_command("prewarm", stdout=StringIO())
+        today.tick()
+        library_settings = connections["library"].settings_dict
+        saved = {k: library_settings[k] for k in ("HOST", "PORT", "NAME")}
+        if connections["library"].vendor == "mysql":
+            library_settings.update(HOST="127.0.0.1", PORT=1)  # a closed port
+        else:
+            library_settings.update(NAME="/nonexistent/dir/library.sqlite3")
+        try:
+            body = client.get("/health").json()
+        finally:
+            library_settings.update(saved)
+        assert body["checks"]["library_db"] == "unreachable"
+        assert body["status"] == "degraded"
