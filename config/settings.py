@@ -126,7 +126,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "metrics_cache.monitoring.RequestTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin, API docs) from daphne itself: it serves none on its own.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -154,7 +157,8 @@ TEMPLATES = [
     }
 ]
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+# Served by WhiteNoise straight from the installed apps: no collectstatic step to forget.
+WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -169,6 +173,20 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Library Dashboard API",
     "DESCRIPTION": "A SLiMS library's statistics: today live, the rest as daily snapshots.",
     "VERSION": "1.0.0",
+    # Swagger UI from drf-spectacular-sidecar: served by the service, no CDN needed.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "TAGS": [
+        {"name": "Visitors", "description": "Visits: today's live count and daily snapshots"},
+        {"name": "Books", "description": "Collection, top borrowed titles and borrowers"},
+        {"name": "Operations", "description": "Health and monitoring"},
+    ],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "metrics_cache.schema.document_extra_paths",
+    ],
+    "SERVE_INCLUDE_SCHEMA": False,
 }
 
 LOGGING = {

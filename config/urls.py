@@ -3,9 +3,10 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import path
-from drf_spectacular.views import SpectacularJSONAPIView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from metrics_cache.live_views import TodayIncrementView, TodayView, today_stream
+from metrics_cache.monitoring import metrics_view
 from metrics_cache.registry import METRICS
 from metrics_cache.views import BookSummaryView, VisitorSummaryView, health, snapshot_view
 
@@ -16,7 +17,7 @@ urlpatterns = [
 if settings.ENABLE_SSE_TODAY:
     urlpatterns.append(path("api/visitors/today/stream", today_stream))
 urlpatterns += [
-    path(route, snapshot_view(metric, deprecated=index > 0).as_view())
+    path(route, snapshot_view(metric, route, deprecated=index > 0).as_view())
     for metric in METRICS
     for index, route in enumerate(metric.paths)
 ]
@@ -24,10 +25,14 @@ urlpatterns += [
     path("api/visitors/summary", VisitorSummaryView.as_view()),
     path("api/books/summary", BookSummaryView.as_view()),
     path("health", health, name="health"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
 ]
 if settings.ENABLE_DOCS:
-    urlpatterns.append(path("docs/json", SpectacularJSONAPIView.as_view(), name="schema"))
+    urlpatterns += [
+        path("docs/json", SpectacularJSONAPIView.as_view(), name="schema"),
+        path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    ]
 
 handler404 = "metrics_cache.views.not_found"
 handler500 = "metrics_cache.views.server_error"

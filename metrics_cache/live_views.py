@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from metrics_cache import fanout, keys, today
+from metrics_cache import fanout, keys, schema, today
 from visitors.selectors import visits_today_exact
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class TodayView(APIView):
     @extend_schema(
         tags=["Visitors"],
         summary="Today's visitor count (live)",
-        responses={200: TodaySerializer, 503: OpenApiResponse(description="unavailable")},
+        responses={200: TodaySerializer, 503: schema.UNAVAILABLE},
     )
     def get(self, request):
         value, source = current_today()
@@ -107,10 +107,11 @@ class TodayIncrementView(APIView):
         tags=["Visitors"],
         summary="Raise today's count (incremental mode, for check-in kiosks)",
         request=IncrementSerializer,
-        responses={200: TodaySerializer, 400: OpenApiResponse(description="bad body"),
-                   401: OpenApiResponse(description="no token"),
-                   403: OpenApiResponse(description="wrong token"),
-                   409: OpenApiResponse(description="not in incremental mode")},
+        responses={200: TodaySerializer, 400: schema.BAD_REQUEST,
+                   401: OpenApiResponse(schema.Problem, description="no token"),
+                   403: OpenApiResponse(schema.Problem, description="wrong token"),
+                   409: OpenApiResponse(schema.Problem, description="not in incremental mode"),
+                   503: schema.UNAVAILABLE},
     )  # fmt: skip
     def post(self, request):
         header = request.headers.get("Authorization", "")

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
 from books import selectors as books
-from metrics_cache import periods
+from metrics_cache import periods, schema
 from metrics_cache.periods import Period
 from visitors import selectors as visitors
 
@@ -40,6 +40,8 @@ class Metric:
     period: Callable[[date], Period]
     compute: Callable[[RunContext, Period], list | dict]
     paths: tuple[str, ...]  # the first is canonical; the others are deprecated aliases
+    item: type = schema.DailyTotal  # the OpenAPI shape of one entry of `data`
+    many: bool = True  # `data` is a list of items (else one object)
     personal: bool = False  # names library members (see metrics_cache.privacy)
 
 
@@ -86,30 +88,33 @@ def _top_borrowers(ctx: RunContext, period: Period) -> list:
 # Within a group, the widest visit range comes first so the others reuse its scan.
 METRICS: tuple[Metric, ...] = (
     Metric("yearly", "visitors", "Visits per year, last 5 years", periods.yearly, _yearly,
-           ("api/visitors/yearly",)),
+           ("api/visitors/yearly",), item=schema.YearlyTotal),
     Metric("monthly", "visitors", "Visits per month, last 12 months", periods.monthly, _monthly,
-           ("api/visitors/monthly",)),
+           ("api/visitors/monthly",), item=schema.MonthlyTotal),
     Metric("weekly", "visitors", "Visits per day, last 7 days", periods.weekly, _weekly,
-           ("api/visitors/weekly",)),
+           ("api/visitors/weekly",), item=schema.DailyTotal),
     Metric("top_visitors_month", "visitors", "Top visitors this month", periods.month_to_date,
-           _top_visitors, ("api/visitors/monthly/top",), personal=True),
+           _top_visitors, ("api/visitors/monthly/top",), item=schema.TopVisitor, personal=True),
     Metric("top_visitors_year", "visitors", "Top visitors this year", periods.year_to_date,
-           _top_visitors, ("api/visitors/yearly/top",), personal=True),
+           _top_visitors, ("api/visitors/yearly/top",), item=schema.TopVisitor, personal=True),
     Metric("collection", "books", "Titles and copies", periods.all_time, _collection,
-           ("api/books/stats/collection", "api/books/collection")),
+           ("api/books/stats/collection", "api/books/collection"), item=schema.Collection,
+           many=False),
     Metric("top_borrowed", "books", "Most borrowed titles, all time", periods.all_time,
-           _top_borrowed, ("api/books/top/borrowed", "api/books/top-borrowed")),
+           _top_borrowed, ("api/books/top/borrowed", "api/books/top-borrowed"),
+           item=schema.TopBook),
     Metric("top_borrowed_month", "books", "Most borrowed titles this month",
            periods.month_to_date, _top_borrowed,
-           ("api/books/top/borrowed/month", "api/books/top-borrowed/month")),
+           ("api/books/top/borrowed/month", "api/books/top-borrowed/month"), item=schema.TopBook),
     Metric("top_borrowed_year", "books", "Most borrowed titles this year", periods.year_to_date,
-           _top_borrowed, ("api/books/top/borrowed/year", "api/books/top-borrowed/year")),
+           _top_borrowed, ("api/books/top/borrowed/year", "api/books/top-borrowed/year"),
+           item=schema.TopBook),
     Metric("top_borrowers_month", "books", "Top borrowers this month", periods.month_to_date,
            _top_borrowers, ("api/books/top/borrowers/month", "api/books/top-borrowers/month"),
-           personal=True),
+           item=schema.TopBorrower, personal=True),
     Metric("top_borrowers_year", "books", "Top borrowers this year", periods.year_to_date,
            _top_borrowers, ("api/books/top/borrowers/year", "api/books/top-borrowers/year"),
-           personal=True),
+           item=schema.TopBorrower, personal=True),
 )  # fmt: skip
 
 BY_NAME: dict[str, Metric] = {metric.name: metric for metric in METRICS}

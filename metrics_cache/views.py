@@ -8,13 +8,15 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.http import http_date
 from django_redis import get_redis_connection
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from redis.exceptions import RedisError
+from rest_framework import serializers
 from rest_framework.views import APIView
 
-from metrics_cache import keys, snapshots
+from metrics_cache import keys, schema, snapshots
 from metrics_cache.health import report as health_report
-from metrics_cache.registry import Metric
+from metrics_cache.monitoring import count_outcome
+from metrics_cache.registry import METRICS, Metric
 from metrics_cache.tasks import queue_refresh
 
 CACHE_CONTROL = "public, max-age=60"
@@ -66,6 +68,7 @@ class SnapshotView(APIView):
         except RedisError:
             return unavailable_response()
         if stored is None:
+            count_outcome(self.metric.name, "warming")
             return warming_response(self.metric.name)
         headers = {
             "ETag": stored.etag,
@@ -74,22 +77,32 @@ class SnapshotView(APIView):
             "Vary": "Cookie, Authorization",
         }
         if _etag_matches(request, stored.etag):
+            count_outcome(self.metric.name, "not_modified")
             return HttpResponse(status=304, headers=headers)
+        count_outcome(self.metric.name, "hit")
         return HttpResponse(stored.body, content_type="application/json", headers=headers)
 
 
-def snapshot_view(metric: Metric, *, deprecated: bool) -> type[SnapshotView]:
-    view = type(f"{metric.name.title().replace('_', '')}View", (SnapshotView,), {"metric": metric})
-    return extend_schema(
-        summary=metric.title,
+def snapshot_view(metric: Metric, route: str, *, deprecated: bool) -> type[SnapshotView]:
+    """A view class for one path of a metric, documented from the registry."""
+
+    @extend_schema(
+        operation_id=route.replace("/", "_").replace("-", "_") + ("_old" if deprecated else ""),
+        summary=metric.title + (" (older path)" if deprecated else ""),
         deprecated=deprecated,
         tags=["Visitors" if metric.group == "visitors" else "Books"],
         responses={
-            200: OpenApiResponse(description="the snapshot envelope"),
-            202: OpenApiResponse(description="warming: not in the cache yet; retry after"),
-            304: OpenApiResponse(description="not modified (If-None-Match)"),
+            200: schema.envelope(metric.name, metric.item, metric.many),
+            202: schema.WARMING,
+            304: schema.NOT_MODIFIED,
+            503: schema.UNAVAILABLE,
         },
-    )(view)
+    )
+    def get(self, request) -> HttpResponse:
+        return SnapshotView.get(self, request)
+
+    name = f"{metric.name.title().replace('_', '')}View"
+    return type(name, (SnapshotView,), {"metric": metric, "get": get})
 
 
 class SummaryView(APIView):
@@ -141,6 +154,18 @@ class SummaryView(APIView):
         return answer, missing
 
 
+def _summary_shape(name: str, fields: dict[str, str], with_today: bool):
+    by_name = {metric.name: metric for metric in METRICS}
+    shape = {
+        field: by_name[metric].item(many=by_name[metric].many) for field, metric in fields.items()
+    }
+    if with_today:
+        shape["today"] = serializers.IntegerField(allow_null=True)
+        shape["source"] = serializers.CharField(help_text="e.g. today:cache,weekly:cache,...")
+    shape["generated_at"] = serializers.DateTimeField()
+    return {200: inline_serializer(name, shape), 202: schema.WARMING, 503: schema.UNAVAILABLE}
+
+
 @extend_schema(tags=["Visitors"], summary="Today, weekly, monthly, yearly and top visitors")
 class VisitorSummaryView(SummaryView):
     kind = "visitors"
@@ -152,6 +177,10 @@ class VisitorSummaryView(SummaryView):
         "top_month": "top_visitors_month",
         "top_year": "top_visitors_year",
     }
+
+    @extend_schema(responses=_summary_shape("VisitorSummary", parts, True))
+    def get(self, request) -> HttpResponse:
+        return super().get(request)
 
 
 @extend_schema(tags=["Books"], summary="Collection and every top list of books and borrowers")
@@ -165,6 +194,10 @@ class BookSummaryView(SummaryView):
         "top_borrowers_month": "top_borrowers_month",
         "top_borrowers_year": "top_borrowers_year",
     }
+
+    @extend_schema(responses=_summary_shape("BookSummary", parts, False))
+    def get(self, request) -> HttpResponse:
+        return super().get(request)
 
 
 def health(request):
