@@ -14,7 +14,6 @@ import json
 import logging
 
 import redis.asyncio as aioredis
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django_eventstream.event import Event
 from django_eventstream.views import get_listener_manager
@@ -42,11 +41,12 @@ def ensure_running() -> None:
         _task = asyncio.get_running_loop().create_task(_subscribe_forever())
 
 
-def _current_update() -> str | None:
-    from metrics_cache import today
-
-    value = today.published()
-    return value and json.dumps({"total": value["total"], "generated_at": value["generated_at"]})
+async def _current_update(client) -> str | None:
+    raw = await client.get(keys.today_count())
+    if raw is None:
+        return None
+    value = json.loads(raw)
+    return json.dumps({"total": value["total"], "generated_at": value["generated_at"]})
 
 
 async def _subscribe_forever() -> None:
@@ -62,7 +62,7 @@ async def _subscribe_forever() -> None:
                     logger.warning("SSE fan-out reconnected to Redis")
                     failing = False
                     # Updates published while we were away are lost: send the current count.
-                    current = await sync_to_async(_current_update)()
+                    current = await _current_update(client)
                     if current:
                         deliver(current)
                 delay = RECONNECT_FIRST_SECONDS
@@ -73,7 +73,7 @@ async def _subscribe_forever() -> None:
             raise
         except Exception as exc:
             if not failing:
-                logger.warning("SSE fan-out lost Redis (%s); retrying", type(exc).__name__)
+                logger.warning("SSE fan-out lost Redis (%s: %s); retrying", type(exc).__name__, exc)
                 failing = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)

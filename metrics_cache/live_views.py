@@ -164,8 +164,17 @@ async def today_stream(request):
 
     async def events():
         yield sse_encode_event("init", json.dumps(init))
+        caught_up = False
         async for chunk in stream(event_request, listener):
             yield chunk
+            if not caught_up:
+                # The listener is registered only now; an update published since `init` was
+                # read went to nobody (there is no event storage to replay), so send it.
+                caught_up = True
+                latest = await sync_to_async(today.published)()
+                if latest and latest["total"] != init["total"]:
+                    update = {"total": latest["total"], "generated_at": latest["generated_at"]}
+                    yield sse_encode_event("update", json.dumps(update))
 
     response = StreamingHttpResponse(events(), content_type="text/event-stream")
     add_default_headers(response, request=request)
