@@ -80,6 +80,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+def env_rate(name: str, default: str) -> str:
+    """A DRF throttle rate: a number of requests per second, minute, hour or day."""
+    raw = _raw(name) or default
+    number, _, period = raw.partition("/")
+    if not number.isdigit() or period not in {"s", "sec", "second", "m", "min", "minute",
+                                              "h", "hour", "d", "day"}:  # fmt: skip
+        raise _bad(name, raw, "requests per period, e.g. 600/min")
+    return raw
+
+
 def env_time_zone(name: str, default: str) -> str:
     raw = _raw(name) or default
     try:

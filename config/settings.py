@@ -11,6 +11,7 @@ from config.env import (
     env_database,
     env_int,
     env_list,
+    env_rate,
     env_redis_url,
     env_required,
     env_str,
@@ -28,6 +29,27 @@ SECRET_KEY = env_required(
 )
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+# --- Security ----------------------------------------------------------------------------------
+# Dashboards often live on another origin (the library's website): allow those explicitly.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+CORS_ALLOW_METHODS = ["GET", "HEAD", "OPTIONS", "POST"]
+CORS_URLS_REGEX = r"^/(api/|docs/json$)"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# HTTPS=true when the service is reached over HTTPS (usually a reverse proxy terminating TLS):
+# secure cookies, HSTS, redirects, and the proxy's X-Forwarded-Proto trusted.
+HTTPS = env_bool("HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # --- The library -----------------------------------------------------------------------------
 LIBRARY_TIME_ZONE = env_time_zone("LIBRARY_TIME_ZONE", "Asia/Jakarta")
@@ -114,6 +136,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -128,6 +151,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "metrics_cache.monitoring.RequestTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     # Static files (admin, API docs) from daphne itself: it serves none on its own.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -164,6 +188,9 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["metrics_cache.throttling.AnonymousRateThrottle"],
+    # Per client address; dashboards poll a few endpoints every few seconds.
+    "DEFAULT_THROTTLE_RATES": {"anon": env_rate("THROTTLE_ANON_RATE", "600/min")},
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",

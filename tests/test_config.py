@@ -36,6 +36,9 @@ def start_django(**env: str) -> subprocess.CompletedProcess:
         ("BOOKS_SLOW_CRON", "99 0 * * *"),
         ("LIBRARY_DATABASE_URL", "postgres://localhost/slims"),
         ("REDIS_URL", "http://localhost:6379"),
+        ("MEMBER_DETAILS", "everything"),
+        ("THROTTLE_ANON_RATE", "lots"),
+        ("HTTPS", "sometimes"),
     ],
 )
 def test_malformed_value_fails_at_start_naming_the_variable(name, value):
@@ -93,3 +96,18 @@ def test_mysql_parts_build_the_library_url():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.mysql", "db.example", "3307", "slims"]
+
+
+def test_production_environment_passes_check_deploy():
+    env = {
+        **os.environ,
+        "SECRET_KEY": "p" * 20 + "-production-secret-with-enough-entropy-" + "q" * 20,
+        "DEBUG": "false",
+        "HTTPS": "true",
+        "ALLOWED_HOSTS": "dashboard.library.lan",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
