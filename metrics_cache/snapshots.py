@@ -114,8 +114,10 @@ def compute(metric: Metric, ctx: RunContext) -> RunResult:
             metric=metric.name,
             defaults={"status": "failed", "last_attempt_at": attempt, "last_error": error},
         )
-        logger.warning("snapshot metric=%s rows=- ms=%d status=failed error=%r", metric.name,
-                       duration, error)  # fmt: skip
+        logger.warning(
+            "snapshot metric=%s rows=- ms=%d status=failed error=%r", metric.name, duration, error,
+            extra={"metric": metric.name, "ms": duration, "status": "failed", "error": error},
+        )  # fmt: skip
         close_old_connections()
         return RunResult(metric.name, "failed", duration_ms=duration, error=error)
     duration = int((time.perf_counter() - started) * 1000)
@@ -132,7 +134,10 @@ def compute(metric: Metric, ctx: RunContext) -> RunResult:
             "payload": body.decode(),
         },
     )
-    logger.info("snapshot metric=%s rows=%d ms=%d status=ok", metric.name, rows, duration)
+    logger.info(
+        "snapshot metric=%s rows=%d ms=%d status=ok", metric.name, rows, duration,
+        extra={"metric": metric.name, "rows": rows, "ms": duration, "status": "ok"},
+    )  # fmt: skip
     return RunResult(metric.name, "ok", rows, duration)
 
 
@@ -145,7 +150,10 @@ def restore(metric: Metric, today: date) -> bool:
     if timezone.localdate(record.generated_at) != today or age >= keys.aggregate_ttl_seconds():
         return False
     _store(metric, record.payload.encode(), timezone.localtime(record.generated_at))
-    logger.info("snapshot metric=%s status=restored from its last good payload", metric.name)
+    logger.info(
+        "snapshot metric=%s status=restored from its last good payload", metric.name,
+        extra={"metric": metric.name, "status": "restored"},
+    )  # fmt: skip
     return True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -111,3 +112,26 @@ def test_production_environment_passes_check_deploy():
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("log_format", ["json", "keyvalue"])
+def test_job_runs_log_one_structured_line(log_format):
+    code = (
+        "import django, logging; django.setup(); "
+        "logging.getLogger('metrics_cache.snapshots').info('snapshot metric=%s rows=%d ms=%d "
+        "status=ok', 'weekly', 7, 12, extra={'metric': 'weekly', 'rows': 7, 'ms': 12, "
+        "'status': 'ok'})"
+    )
+    env = {**os.environ, "LOG_FORMAT": log_format}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    line = result.stderr.strip().splitlines()[-1]
+    if log_format == "json":
+        record = json.loads(line)
+        assert (record["metric"], record["rows"], record["ms"], record["status"]) == (
+            "weekly", 7, 12, "ok",
+        )  # fmt: skip
+        assert record["level"] == "INFO"
+    else:
+        assert line.endswith("snapshot metric=weekly rows=7 ms=12 status=ok")
