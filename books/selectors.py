@@ -51,9 +51,9 @@ def loans_between(*, since: date | None, until: date):
     return loans.filter(loan_date__gte=since, loan_id__gte=id_from or 0)
 
 
-def top_borrowed_books(*, since: date | None, until: date, limit: int = 10) -> list[TopBook]:
-    """Titles by loans; a loan whose copy or title no longer exists is left out."""
-    totals = (
+def book_totals_query(*, since: date | None, until: date):
+    """(biblio_id, loans) rows; a loan whose copy or title no longer exists is left out."""
+    return (
         loans_between(since=since, until=until)
         # Inner joins: only loans whose item and biblio rows still exist count. (A test on
         # biblio_id would be answered from item.biblio_id without joining biblio at all.)
@@ -65,6 +65,11 @@ def top_borrowed_books(*, since: date | None, until: date, limit: int = 10) -> l
         .order_by()
         .values_list("biblio_id", "total")
     )
+
+
+def top_borrowed_books(*, since: date | None, until: date, limit: int = 10) -> list[TopBook]:
+    """Titles by loans; a loan whose copy or title no longer exists is left out."""
+    totals = book_totals_query(since=since, until=until)
     candidates = dict(at_or_above_cutoff(list(totals), total=lambda row: row[1], limit=limit))
     titles = Biblio.objects.filter(biblio_id__in=candidates).values_list("biblio_id", "title")
     books = [TopBook(biblio_id, title, candidates[biblio_id]) for biblio_id, title in titles]
@@ -72,19 +77,24 @@ def top_borrowed_books(*, since: date | None, until: date, limit: int = 10) -> l
     return books[:limit]
 
 
-def top_borrowers(*, since: date | None, until: date, limit: int = 10) -> list[TopBorrower]:
-    """Members by loans, named from member (None if the member row is gone)."""
-    # No join to member: SLiMS keeps no foreign keys, Django assumes it does and would turn a
-    # join into an INNER JOIN, dropping members whose row is gone. Names come afterwards,
-    # for the candidates only.
-    totals = (
+def borrower_totals_query(*, since: date | None, until: date):
+    """(member_id, loans) rows for loans with a member id (neither NULL nor '')."""
+    return (
         loans_between(since=since, until=until)
-        .filter(member_id__gt="")  # neither NULL nor ''
+        .filter(member_id__gt="")
         .values("member_id")
         .annotate(total=Count("loan_id"))
         .order_by()
         .values_list("member_id", "total")
     )
+
+
+def top_borrowers(*, since: date | None, until: date, limit: int = 10) -> list[TopBorrower]:
+    """Members by loans, named from member (None if the member row is gone)."""
+    # No join to member: SLiMS keeps no foreign keys, Django assumes it does and would turn a
+    # join into an INNER JOIN, dropping members whose row is gone. Names come afterwards,
+    # for the candidates only.
+    totals = borrower_totals_query(since=since, until=until)
     candidates = dict(at_or_above_cutoff(list(totals), total=lambda row: row[1], limit=limit))
     names = dict(
         Member.objects.filter(member_id__in=candidates).values_list("member_id", "member_name")

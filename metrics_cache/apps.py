@@ -6,5 +6,6 @@ class MetricsCacheConfig(AppConfig):
     verbose_name = "Snapshots"
 
     def ready(self) -> None:
-        # Signal handlers: start-up prewarm (worker_ready) and schedule sync (beat_init).
-        from metrics_cache import schedules, tasks  # noqa: F401
+        # System checks, and signal handlers: start-up prewarm (worker_ready), schedule sync
+        # (beat_init).
+        from metrics_cache import checks, schedules, tasks  # noqa: F401

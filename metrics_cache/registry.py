@@ -43,6 +43,8 @@ class Metric:
     item: type = schema.DailyTotal  # the OpenAPI shape of one entry of `data`
     many: bool = True  # `data` is a list of items (else one object)
     personal: bool = False  # names library members (see metrics_cache.privacy)
+    # The statements the metric runs on the library database, for manage.py doctor's EXPLAIN.
+    queries: Callable[[Period], list] = lambda period: []
 
 
 def _weekly(ctx: RunContext, period: Period) -> list:
@@ -85,36 +87,55 @@ def _top_borrowers(ctx: RunContext, period: Period) -> list:
     return [asdict(b) for b in books.top_borrowers(since=period.start, until=period.end)]
 
 
+def _daily_queries(period: Period) -> list:
+    return [visitors.daily_totals_query(since=period.start, until=period.end)]
+
+
+def _visitor_queries(period: Period) -> list:
+    return list(visitors.visitor_totals_queries(since=period.start, until=period.end))
+
+
+def _book_queries(period: Period) -> list:
+    return [books.book_totals_query(since=period.start, until=period.end)]
+
+
+def _borrower_queries(period: Period) -> list:
+    return [books.borrower_totals_query(since=period.start, until=period.end)]
+
+
 # Within a group, the widest visit range comes first so the others reuse its scan.
 METRICS: tuple[Metric, ...] = (
     Metric("yearly", "visitors", "Visits per year, last 5 years", periods.yearly, _yearly,
-           ("api/visitors/yearly",), item=schema.YearlyTotal),
+           ("api/visitors/yearly",), item=schema.YearlyTotal, queries=_daily_queries),
     Metric("monthly", "visitors", "Visits per month, last 12 months", periods.monthly, _monthly,
-           ("api/visitors/monthly",), item=schema.MonthlyTotal),
+           ("api/visitors/monthly",), item=schema.MonthlyTotal, queries=_daily_queries),
     Metric("weekly", "visitors", "Visits per day, last 7 days", periods.weekly, _weekly,
-           ("api/visitors/weekly",), item=schema.DailyTotal),
+           ("api/visitors/weekly",), item=schema.DailyTotal, queries=_daily_queries),
     Metric("top_visitors_month", "visitors", "Top visitors this month", periods.month_to_date,
-           _top_visitors, ("api/visitors/monthly/top",), item=schema.TopVisitor, personal=True),
+           _top_visitors, ("api/visitors/monthly/top",), item=schema.TopVisitor, personal=True,
+           queries=_visitor_queries),
     Metric("top_visitors_year", "visitors", "Top visitors this year", periods.year_to_date,
-           _top_visitors, ("api/visitors/yearly/top",), item=schema.TopVisitor, personal=True),
+           _top_visitors, ("api/visitors/yearly/top",), item=schema.TopVisitor, personal=True,
+           queries=_visitor_queries),
     Metric("collection", "books", "Titles and copies", periods.all_time, _collection,
            ("api/books/stats/collection", "api/books/collection"), item=schema.Collection,
            many=False),
     Metric("top_borrowed", "books", "Most borrowed titles, all time", periods.all_time,
            _top_borrowed, ("api/books/top/borrowed", "api/books/top-borrowed"),
-           item=schema.TopBook),
+           item=schema.TopBook, queries=_book_queries),
     Metric("top_borrowed_month", "books", "Most borrowed titles this month",
            periods.month_to_date, _top_borrowed,
-           ("api/books/top/borrowed/month", "api/books/top-borrowed/month"), item=schema.TopBook),
+           ("api/books/top/borrowed/month", "api/books/top-borrowed/month"), item=schema.TopBook,
+           queries=_book_queries),
     Metric("top_borrowed_year", "books", "Most borrowed titles this year", periods.year_to_date,
            _top_borrowed, ("api/books/top/borrowed/year", "api/books/top-borrowed/year"),
-           item=schema.TopBook),
+           item=schema.TopBook, queries=_book_queries),
     Metric("top_borrowers_month", "books", "Top borrowers this month", periods.month_to_date,
            _top_borrowers, ("api/books/top/borrowers/month", "api/books/top-borrowers/month"),
-           item=schema.TopBorrower, personal=True),
+           item=schema.TopBorrower, personal=True, queries=_borrower_queries),
     Metric("top_borrowers_year", "books", "Top borrowers this year", periods.year_to_date,
            _top_borrowers, ("api/books/top/borrowers/year", "api/books/top-borrowers/year"),
-           item=schema.TopBorrower, personal=True),
+           item=schema.TopBorrower, personal=True, queries=_borrower_queries),
 )  # fmt: skip
 
 BY_NAME: dict[str, Metric] = {metric.name: metric for metric in METRICS}

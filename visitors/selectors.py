@@ -44,9 +44,9 @@ def first_visit_id_from(day: date, *, only_if_narrow: bool = True) -> int | None
     )
 
 
-def daily_visit_totals(*, since: date, until: date) -> dict[date, int]:
-    """{local date: visits} for since..until inclusive; days without visits are absent."""
-    rows = (
+def daily_totals_query(*, since: date, until: date):
+    """(local date, visits) rows for since..until inclusive."""
+    return (
         visits_between(
             start=since, end=until + timedelta(days=1), id_from=first_visit_id_from(since)
         )
@@ -56,7 +56,11 @@ def daily_visit_totals(*, since: date, until: date) -> dict[date, int]:
         .order_by()
         .values_list("day", "total")
     )
-    return dict(rows)
+
+
+def daily_visit_totals(*, since: date, until: date) -> dict[date, int]:
+    """{local date: visits} for since..until inclusive; days without visits are absent."""
+    return dict(daily_totals_query(since=since, until=until))
 
 
 @dataclass(frozen=True)
@@ -76,29 +80,7 @@ def top_visitors(*, since: date, until: date, limit: int = 10) -> list[TopVisito
     """
     if since > until:
         return []
-    visits = visits_between(
-        start=since, end=until + timedelta(days=1), id_from=first_visit_id_from(since)
-    )
-    # COALESCE keeps MariaDB off the member_id index for guests: reading a million rows one by
-    # one through it is three times slower than the scan (BENCHMARKS.md).
-    visits = visits.annotate(member_or_blank=Coalesce("member_id", Value("")))
-    no_member_id = Q(member_or_blank="")
-    # Two statements rather than one grouped by CASE expressions: MariaDB groups one key at a
-    # time several times faster (BENCHMARKS.md).
-    members = (
-        visits.exclude(no_member_id)
-        .values("member_id")
-        .annotate(total=Count("visitor_id"))
-        .order_by()
-        .values_list("member_id", "total")
-    )
-    guests = (
-        visits.filter(no_member_id)
-        .values("member_name", "institution")
-        .annotate(total=Count("visitor_id"))
-        .order_by()
-        .values_list("member_name", "institution", "total")
-    )
+    members, guests = visitor_totals_queries(since=since, until=until)
     groups = [(member, None, None, total) for member, total in members]
     groups += [(None, name, institution, total) for name, institution, total in guests]
     candidates = at_or_above_cutoff(groups, total=lambda group: group[3], limit=limit)
@@ -113,6 +95,35 @@ def top_visitors(*, since: date, until: date, limit: int = 10) -> list[TopVisito
     ]
     visitors.sort(key=_rank)
     return visitors[:limit]
+
+
+def visitor_totals_queries(*, since: date, until: date):
+    """(member_id, visits) rows for members; (name, institution, visits) rows for guests.
+
+    Two statements rather than one grouped by CASE expressions: MariaDB groups one key at a
+    time several times faster (BENCHMARKS.md). COALESCE keeps MariaDB off the member_id index
+    for guests: reading a million rows one by one through it is three times slower than the
+    scan.
+    """
+    visits = visits_between(
+        start=since, end=until + timedelta(days=1), id_from=first_visit_id_from(since)
+    ).annotate(member_or_blank=Coalesce("member_id", Value("")))
+    no_member_id = Q(member_or_blank="")
+    members = (
+        visits.exclude(no_member_id)
+        .values("member_id")
+        .annotate(total=Count("visitor_id"))
+        .order_by()
+        .values_list("member_id", "total")
+    )
+    guests = (
+        visits.filter(no_member_id)
+        .values("member_name", "institution")
+        .annotate(total=Count("visitor_id"))
+        .order_by()
+        .values_list("member_name", "institution", "total")
+    )
+    return members, guests
 
 
 def _latest_member_details(
