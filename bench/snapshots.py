@@ -67,6 +67,8 @@ def bench_env(args: argparse.Namespace) -> dict[str, str]:
         "DATA_DIR": str(Path(args.data_dir).resolve()),
         "WEB_PORT": str(args.port),
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        # One load generator is one client address: measure serving, not the throttle.
+        "THROTTLE_ANON_RATE": os.environ.get("THROTTLE_ANON_RATE", "1000000/s"),
     }
 
 

@@ -57,6 +57,11 @@ def _fast_loop() -> tuple[dict, bool]:
     return status, behind
 
 
+def fast_loop_current() -> bool:
+    """True while beat schedules ticks and a worker runs them (the containers' beat check)."""
+    return not _fast_loop()[1]
+
+
 def _snapshots() -> dict:
     now = timezone.now()
     ages = {}

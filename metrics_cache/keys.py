@@ -106,8 +106,3 @@ def today_events_channel() -> str:
     channel names it: two deployments on one Redis server never hear each other."""
     db = urlsplit(settings.REDIS_URL).path.strip("/") or "0"
     return f"{PREFIX}:db{db}:today:events"
-
-
-def cache_outcomes() -> str:
-    """Counters of snapshot answers: field "<metric>:<hit|not_modified|warming>"."""
-    return f"{PREFIX}:stats:cache"

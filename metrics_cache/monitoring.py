@@ -1,21 +1,25 @@
-"""Prometheus metrics. Shared figures (snapshot ages, the fast loop, cache outcomes) are read
-from Redis at scrape time, so every web process reports the same; request latency and SSE
-clients are per process."""
+"""Prometheus metrics. Shared figures (snapshot ages, the fast loop) are read from Redis at
+scrape time, so every web process reports the same; answers by outcome, request latency and
+SSE clients are counted in the process (no Redis round trip on the request path)."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 from datetime import datetime
 
 from django.http import HttpResponse
 from django_eventstream.views import get_listener_manager
-from django_redis import get_redis_connection
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 
-from metrics_cache import fanout, keys, snapshots, today
+from metrics_cache import fanout, snapshots, today
 from metrics_cache.registry import METRICS
 
 REGISTRY = CollectorRegistry()
@@ -28,9 +32,16 @@ REQUEST_SECONDS = Histogram(
 )
 
 
+SNAPSHOT_ANSWERS = Counter(
+    "libdash_snapshot_answers",
+    "Snapshot answers (this process) by metric and outcome: hit, not_modified, warming",
+    ["metric", "outcome"],
+    registry=REGISTRY,
+)
+
+
 def count_outcome(metric: str, outcome: str) -> None:
-    with contextlib.suppress(RedisError):  # monitoring never fails a request
-        get_redis_connection("default").hincrby(keys.cache_outcomes(), f"{metric}:{outcome}", 1)
+    SNAPSHOT_ANSWERS.labels(metric, outcome).inc()
 
 
 class SharedCollector:
@@ -43,11 +54,6 @@ class SharedCollector:
         )
         loop_success = GaugeMetricFamily(
             "libdash_fast_loop_last_success_timestamp_seconds", "When a tick last succeeded"
-        )
-        outcomes = CounterMetricFamily(
-            "libdash_snapshot_answers",
-            "Snapshot answers by endpoint metric and outcome (hit, not_modified, warming)",
-            labels=["metric", "outcome"],
         )
         up = GaugeMetricFamily("libdash_redis_up", "1 when Redis answered this scrape")
         try:
@@ -62,10 +68,6 @@ class SharedCollector:
             if status["last_success_at"]:
                 success = datetime.fromisoformat(status["last_success_at"]).timestamp()
                 loop_success.add_metric([], success)
-            counts = get_redis_connection("default").hgetall(keys.cache_outcomes())
-            for field, value in counts.items():
-                metric, outcome = field.decode().rsplit(":", 1)
-                outcomes.add_metric([metric, outcome], int(value))
             up.add_metric([], 1)
         except RedisError:
             up.add_metric([], 0)
@@ -73,7 +75,7 @@ class SharedCollector:
         manager = get_listener_manager()
         with manager.lock:
             sse.add_metric([], len(manager.listeners_by_channel.get(fanout.CHANNEL, ())))
-        yield from (ages, loop_duration, loop_success, outcomes, up, sse)
+        yield from (ages, loop_duration, loop_success, up, sse)
 
 
 REGISTRY.register(SharedCollector())

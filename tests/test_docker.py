@@ -1,0 +1,72 @@
+"""Docker does not run on CI: keep docker/ honest against the Procfile and the README."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+PROCESSES = ("web", "worker", "beat")
+
+
+def procfile() -> dict[str, list[str]]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return {
+        name: shlex.split(command)
+        for name, _, command in (line.partition(":") for line in lines if line.strip())
+    }
+
+
+def normalise(argv: list[str]) -> list[str]:
+    """The bind address and port differ by design (loopback locally, all interfaces in a
+    container); everything else must match."""
+    out = list(argv)
+    for option in ("--bind", "--port"):
+        if option in out:
+            out[out.index(option) + 1] = option.upper()
+    return out
+
+
+def test_compose_has_the_whole_deployment_with_healthchecks():
+    services = COMPOSE["services"]
+    assert set(services) == {"mariadb", "redis", "setup", *PROCESSES}
+    for name in ("mariadb", "redis", *PROCESSES):
+        assert "healthcheck" in services[name], name
+    for name in PROCESSES:
+        depends = services[name]["depends_on"]
+        assert depends["setup"]["condition"] == "service_completed_successfully"
+        assert depends["mariadb"]["condition"] == "service_healthy"
+
+
+def test_compose_runs_the_procfile_commands():
+    for name, argv in procfile().items():
+        assert normalise(COMPOSE["services"][name]["command"]) == normalise(argv), name
+
+
+def test_the_image_runs_as_a_non_root_user_and_defaults_to_web():
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    users = re.findall(r"^USER (\S+)$", dockerfile, re.M)
+    assert users and users[-1] not in {"root", "0"}
+    cmd = json.loads(re.findall(r"^CMD (\[.*\])$", dockerfile, re.M)[-1])
+    assert normalise(cmd) == normalise(procfile()["web"])
+
+
+def test_the_service_reads_the_library_as_a_select_only_user():
+    environment = COMPOSE["x-service"]["environment"]
+    assert environment["LIBRARY_DATABASE_URL"].startswith("mysql://dashboard:")
+    init = (ROOT / "docker" / "mariadb-init" / "10-databases.sh").read_text()
+    grants = re.findall(r"GRANT (.+?) ON slims\.\* TO 'dashboard'", init)
+    assert grants == ["SELECT"]
+
+
+def test_readme_documents_the_same_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert "docker compose -f docker/compose.yaml up --build" in readme
+    assert "./scripts/run" in readme and "./scripts/test" in readme
+    run = (ROOT / "scripts" / "run").read_text()
+    assert re.search(r"honcho\"? --procfile Procfile start", run)
