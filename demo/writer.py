@@ -15,11 +15,16 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from config.library import LIBRARY_ALIAS
 
+# Credentials for the writer when the service's own connection may only read (the test suite
+# reads the library as a SELECT-only user): {"USER": ..., "PASSWORD": ...}.
+WRITER_CREDENTIALS: dict[str, str] = {}
+
 
 @contextmanager
 def library_writer(alias: str = LIBRARY_ALIAS) -> Iterator[BaseDatabaseWrapper]:
     reader = connections[alias]
-    writer = type(reader)(dict(reader.settings_dict), alias=f"{alias}-writer")
+    settings_dict = {**reader.settings_dict, **WRITER_CREDENTIALS}
+    writer = type(reader)(settings_dict, alias=f"{alias}-writer")
     try:
         with writer.cursor() as cursor:
             if writer.vendor == "mysql":

@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.db import connections
 from django_redis import get_redis_connection
 
+from demo import writer as writer_module
 from demo.schema import create_statements, drop_statements
 from demo.writer import library_writer
 from tests.library import LibraryRows
@@ -26,13 +27,36 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     _library_options().pop("init_command", None)
 
 
+# On MariaDB the service reads the test library as a user with SELECT grants only, as the
+# README tells a DBA to set up: any write the code attempted would fail the suite.
+READER = {"USER": "libdash_reader", "PASSWORD": "reader-only-for-tests"}
+READER_HOSTS = ("localhost", "127.0.0.1", "%")
+
+
+def grant_select(cursor, database: str) -> None:
+    for host in READER_HOSTS:
+        cursor.execute(
+            f"CREATE USER IF NOT EXISTS '{READER['USER']}'@'{host}' "
+            f"IDENTIFIED BY '{READER['PASSWORD']}'"
+        )
+        cursor.execute(f"GRANT SELECT ON `{database}`.* TO '{READER['USER']}'@'{host}'")
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     connection = connections["library"]
+    admin = {k: connection.settings_dict[k] for k in ("USER", "PASSWORD")}
+    if connection.vendor == "mysql":
+        with django_db_blocker.unblock(), library_writer() as writer, writer.cursor() as cursor:
+            grant_select(cursor, connection.settings_dict["NAME"])
+        writer_module.WRITER_CREDENTIALS.update(admin)
+        connection.settings_dict.update(READER)
     _library_options()["init_command"] = READ_ONLY_INIT
     connection.close()
     yield
+    # Dropping the test database needs the admin and no read-only session.
     _library_options().pop("init_command", None)
+    connection.settings_dict.update(admin)
     connection.close()
 
 
@@ -75,6 +99,7 @@ def scratch_library(library_tables, django_db_blocker, tmp_path):
             with library_writer() as writer, writer.cursor() as cursor:
                 cursor.execute(f"DROP DATABASE IF EXISTS {scratch}")
                 cursor.execute(f"CREATE DATABASE {scratch} CHARACTER SET utf8")
+                grant_select(cursor, scratch)
         else:
             scratch = str(tmp_path / "scratch-library.sqlite3")
         connection.close()

@@ -1,0 +1,61 @@
+"""Read-only by construction: the service's library connection can only SELECT, and a whole
+round of its work leaves every SLiMS table exactly as it was."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connections
+
+from demo.schema import SLIMS_TABLES
+from metrics_cache import today
+from tests.library import library_test
+
+pytestmark = library_test
+
+
+def checksums() -> dict[str, object]:
+    connection = connections["library"]
+    with connection.cursor() as cursor:
+        if connection.vendor == "mysql":
+            cursor.execute(f"CHECKSUM TABLE {', '.join(SLIMS_TABLES)} EXTENDED")
+            return dict(cursor.fetchall())
+        sums = {}
+        for table in SLIMS_TABLES:
+            cursor.execute(f'SELECT * FROM "{table}" ORDER BY 1')
+            sums[table] = hash(tuple(cursor.fetchall()))
+        return sums
+
+
+def test_the_service_connects_with_select_grants_only(library):
+    connection = connections["library"]
+    if connection.vendor != "mysql":
+        pytest.skip("grants are a MariaDB/MySQL matter")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW GRANTS")
+        grants = " ".join(row[0] for row in cursor.fetchall())
+    assert "GRANT SELECT ON" in grants
+    for privilege in ("INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "ALL PRIVILEGES"):
+        assert privilege not in grants
+    with pytest.raises(DatabaseError), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO visitor_count (member_name, checkin_date) VALUES ('x', NOW())")
+
+
+def test_a_round_of_work_changes_nothing_in_the_library(library, settings, client):
+    settings.VISITOR_SYNC_BUFFER_MS = 0
+    library.visit("2026-11-20 10:00:00", member_id="M1", name="Budi")
+    library.member("M1", "Budi")
+    library.loan(library.item(library.biblio("Kalkulus")), "M1", "2026-11-20")
+    before = checksums()
+    call_command("prewarm", stdout=StringIO())
+    for mode in ("direct", "delta", "incremental"):
+        settings.TODAY_COUNT_MODE = mode
+        today.tick()
+        today.reconcile_tick()
+    call_command("recount_today", stdout=StringIO())
+    call_command("doctor", stdout=StringIO())
+    for path in ("/api/visitors/today", "/health", "/api/visitors/summary", "/metrics"):
+        client.get(path)
+    assert checksums() == before
