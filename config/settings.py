@@ -59,7 +59,9 @@ LIBRARY_TIME_ZONE = env_time_zone("LIBRARY_TIME_ZONE", "Asia/Jakarta")
 TIME_ZONE = LIBRARY_TIME_ZONE
 USE_TZ = True
 USE_I18N = True
-LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en")
+LANGUAGE_CODE = env_choice("LANGUAGE_CODE", "en", ("en", "id"))
+LANGUAGES = [("en", "English"), ("id", "Bahasa Indonesia")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 
 EMBEDDED_LIBRARY_PATH = DATA_DIR / "demo-library.sqlite3"
 _library_url = env_str("LIBRARY_DATABASE_URL") or mysql_url_from_parts()
@@ -155,6 +157,8 @@ MIDDLEWARE = [
     # Static files (admin, API docs) from daphne itself: it serves none on its own.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The dashboard page in the browser's language (Accept-Language), else LANGUAGE_CODE.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -183,6 +187,7 @@ TEMPLATES = [
 STATIC_URL = "static/"
 # Served by WhiteNoise straight from the installed apps: no collectstatic step to forget.
 WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -7,10 +7,12 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from metrics_cache.live_views import TodayIncrementView, TodayView, today_stream
 from metrics_cache.monitoring import metrics_view
+from metrics_cache.pages import dashboard
 from metrics_cache.registry import METRICS
 from metrics_cache.views import BookSummaryView, VisitorSummaryView, health, snapshot_view
 
 urlpatterns = [
+    path("", dashboard, name="dashboard"),
     path("api/visitors/today", TodayView.as_view()),
     path("api/visitors/today/increment", TodayIncrementView.as_view()),
 ]

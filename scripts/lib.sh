@@ -134,3 +134,11 @@ ensure_mariadb() {
   fi
   mariadb_answers "$url" || die "MariaDB does not answer at ${url}"
 }
+
+# The page's browser tests use Debian's Chromium and ChromeDriver (never a downloaded build).
+ensure_chromium() {
+  local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+  if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+}

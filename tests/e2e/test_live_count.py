@@ -17,13 +17,6 @@ from django.utils import timezone
 
 from demo.writer import library_writer
 from tests.e2e.processes import (
-    free_port,
-    service_env,
-    start_beat,
-    start_redis,
-    start_web,
-    start_worker,
-    stop,
     wait_for,
 )
 from tests.e2e.sse import SSEClient
@@ -33,54 +26,6 @@ INTERVAL_MS = 1000
 
 # The library test database must exist for the processes even when this module runs alone.
 pytestmark = pytest.mark.django_db(databases=["default", "library"], transaction=True)
-
-
-class System:
-    def __init__(self, tmp, env, redis_port, web_port):
-        self.tmp, self.env, self.redis_port, self.web_port = tmp, env, redis_port, web_port
-        self.processes = {}
-
-    def start(self, name: str) -> None:
-        log = self.tmp / f"{name}.log"
-        if name == "redis":
-            self.processes[name] = start_redis(self.redis_port, log)
-        elif name == "web":
-            self.processes[name] = start_web(self.env, self.web_port, log)
-        elif name == "worker":
-            self.processes[name] = start_worker(self.env, log)
-        elif name == "beat":
-            self.processes[name] = start_beat(self.env, log)
-
-    def stop(self, name: str) -> None:
-        stop(self.processes.pop(name))
-
-    def log(self, name: str) -> str:
-        return (self.tmp / f"{name}.log").read_text(errors="replace")
-
-
-@pytest.fixture(scope="module")
-def system(library_tables, django_db_blocker, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("live")
-    redis_port, web_port = free_port(), free_port()
-    with django_db_blocker.unblock():
-        env = service_env(tmp / "app.sqlite3")
-        with library_writer() as writer:
-            LibraryRows(writer).truncate()
-    env.pop("CELERY_BROKER_URL")
-    env.update(
-        REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
-        VISITOR_SYNC_MIN_INTERVAL_MS=str(INTERVAL_MS),
-        VISITOR_SYNC_BUFFER_MS="0",
-        TODAY_COUNT_MODE="delta",
-    )
-    running = System(tmp, env, redis_port, web_port)
-    try:
-        for name in ("redis", "web", "worker", "beat"):
-            running.start(name)
-        yield running
-    finally:
-        for name in list(running.processes):
-            running.stop(name)
 
 
 @pytest.fixture
