@@ -58,8 +58,9 @@ def today_count() -> str:
 TODAY_FALLBACK_TTL_SECONDS = 10
 # How long concurrent misses wait for the one request that counts.
 TODAY_SINGLE_FLIGHT_WAIT_SECONDS = 3
-# The fast loop's lock: longer than any tick, so a crashed worker frees it soon.
-TODAY_LOCK_SECONDS = 60
+# The fast loop's lock: longer than any tick (the task's hard time limit), short enough that
+# a worker killed in the middle of a tick holds the count back only this long.
+TODAY_LOCK_SECONDS = 15
 # After database errors the loop waits this long, doubling up to the maximum.
 TODAY_BACKOFF_FIRST_SECONDS = 1
 TODAY_BACKOFF_MAX_SECONDS = 60

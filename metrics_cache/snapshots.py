@@ -141,13 +141,32 @@ def compute(metric: Metric, ctx: RunContext) -> RunResult:
     return RunResult(metric.name, "ok", rows, duration)
 
 
-def restore(metric: Metric, today: date) -> bool:
-    """Refills Redis from the last good payload if it still describes today's period."""
+def _last_good(metric: Metric, today: date) -> SnapshotRecord | None:
+    """The stored last good payload, if it still describes today's period."""
     record = SnapshotRecord.objects.filter(metric=metric.name).exclude(payload="").first()
     if record is None or record.generated_at is None:
-        return False
+        return None
     age = (timezone.now() - record.generated_at).total_seconds()
     if timezone.localdate(record.generated_at) != today or age >= keys.aggregate_ttl_seconds():
+        return None
+    return record
+
+
+def read_last_good(metric: Metric, audience: str = PUBLIC) -> Stored | None:
+    """While Redis is unreachable: the snapshot from the service's own database, so a Redis
+    restart costs dashboards nothing. Never the library database."""
+    record = _last_good(metric, timezone.localdate())
+    if record is None:
+        return None
+    full = record.payload.encode()
+    body = full if audience == STAFF else _public_body(metric, full)
+    return Stored(body, _etag(body), timezone.localtime(record.generated_at))
+
+
+def restore(metric: Metric, today: date) -> bool:
+    """Refills Redis from the last good payload if it still describes today's period."""
+    record = _last_good(metric, today)
+    if record is None:
         return False
     _store(metric, record.payload.encode(), timezone.localtime(record.generated_at))
     logger.info(

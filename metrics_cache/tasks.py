@@ -59,12 +59,16 @@ def prewarm() -> None:
 def queue_refresh(metric: str) -> bool:
     """Queues a refresh of `metric` at most once per warming window; True if queued now."""
     client = get_redis_connection("default")
-    if not client.set(keys.warming(metric), 1, nx=True, ex=keys.WARMING_WINDOW_SECONDS):
-        return False
+    try:
+        if not client.set(keys.warming(metric), 1, nx=True, ex=keys.WARMING_WINDOW_SECONDS):
+            return False
+    except RedisError:
+        return False  # the broker lives on Redis too: the next miss after it is back queues
     try:
         refresh_metric.apply_async(args=[metric], expires=keys.WARMING_WINDOW_SECONDS, retry=False)
     except Exception:  # broker down: let the next miss try again
-        client.delete(keys.warming(metric))
+        with contextlib.suppress(RedisError):
+            client.delete(keys.warming(metric))
         logger.warning("could not queue a refresh of %s: broker unreachable", metric)
         return False
     return True
@@ -85,16 +89,16 @@ def prewarm_on_start(sender=None, **kwargs) -> None:
         logger.info("start-up prewarm queued for %d metrics", len(METRICS))
 
 
-@shared_task(name="metrics_cache.sync_today", ignore_result=True, soft_time_limit=50,
-             time_limit=keys.TODAY_LOCK_SECONDS)  # fmt: skip
+@shared_task(name="metrics_cache.sync_today", ignore_result=True,
+             soft_time_limit=keys.TODAY_LOCK_SECONDS - 3, time_limit=keys.TODAY_LOCK_SECONDS)  # fmt: skip
 def sync_today() -> str:
     """One tick of the fast loop. Beat gives each tick an expiry of one interval, so ticks
     queued while the worker was down are discarded rather than run in a storm."""
     return today.tick()
 
 
-@shared_task(name="metrics_cache.reconcile_today", ignore_result=True, soft_time_limit=50,
-             time_limit=keys.TODAY_LOCK_SECONDS)  # fmt: skip
+@shared_task(name="metrics_cache.reconcile_today", ignore_result=True,
+             soft_time_limit=keys.TODAY_LOCK_SECONDS - 3, time_limit=keys.TODAY_LOCK_SECONDS)  # fmt: skip
 def reconcile_today() -> str:
     """The exact recount of delta and incremental modes, apart from the ticks."""
     return today.reconcile_tick()

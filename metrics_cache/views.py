@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from django.http import HttpResponse, JsonResponse
@@ -16,7 +17,7 @@ from rest_framework.views import APIView
 from metrics_cache import keys, schema, snapshots
 from metrics_cache.health import report as health_report
 from metrics_cache.monitoring import count_outcome
-from metrics_cache.registry import METRICS, Metric
+from metrics_cache.registry import BY_NAME, METRICS, Metric
 from metrics_cache.tasks import queue_refresh
 
 CACHE_CONTROL = "public, max-age=60"
@@ -37,18 +38,18 @@ def warming_response(metric: str, **extra) -> JsonResponse:
     return response
 
 
-def unavailable_response() -> JsonResponse:
-    return JsonResponse(
-        {"status": "unavailable", "message": "the cache is unreachable; try again shortly"},
-        status=503,
-        headers={"Retry-After": str(keys.RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
-    )
-
-
 def audience(request) -> str:
     """Staff (session or API token) see members in full; everyone else per MEMBER_DETAILS."""
     user = getattr(request, "user", None)
     return snapshots.STAFF if user is not None and user.is_staff else snapshots.PUBLIC
+
+
+def read_snapshot(metric: Metric, viewer: str) -> snapshots.Stored | None:
+    """From Redis; while Redis is unreachable, the last good copy in the service's database."""
+    try:
+        return snapshots.read(metric.name, viewer)
+    except RedisError:
+        return snapshots.read_last_good(metric, viewer)
 
 
 def _etag_matches(request, etag: str) -> bool:
@@ -63,10 +64,7 @@ class SnapshotView(APIView):
 
     def get(self, request) -> HttpResponse:
         viewer = audience(request)
-        try:
-            stored = snapshots.read(self.metric.name, viewer)
-        except RedisError:
-            return unavailable_response()
+        stored = read_snapshot(self.metric, viewer)
         if stored is None:
             count_outcome(self.metric.name, "warming")
             return warming_response(self.metric.name)
@@ -95,7 +93,6 @@ def snapshot_view(metric: Metric, route: str, *, deprecated: bool) -> type[Snaps
             200: schema.envelope(metric.name, metric.item, metric.many),
             202: schema.WARMING,
             304: schema.NOT_MODIFIED,
-            503: schema.UNAVAILABLE,
         },
     )
     def get(self, request) -> HttpResponse:
@@ -116,20 +113,19 @@ class SummaryView(APIView):
         client = get_redis_connection("default")
         viewer = audience(request)
         headers = {"Vary": "Cookie, Authorization", "Cache-Control": "no-cache"}
-        try:
+        with contextlib.suppress(RedisError):
             cached = client.get(keys.summary(self.kind + viewer))
             if cached is not None:
                 return HttpResponse(cached, content_type="application/json", headers=headers)
-            answer, missing = self._compose(client, viewer)
-        except RedisError:
-            return unavailable_response()
+        answer, missing = self._compose(client, viewer)
         if missing:
             extra = {"today": answer["today"]} if answer.get("today") is not None else {}
             for metric in missing[1:]:
                 queue_refresh(metric)
             return warming_response(missing[0], **extra)
         body = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
-        client.set(keys.summary(self.kind + viewer), body, ex=keys.summary_ttl_seconds())
+        with contextlib.suppress(RedisError):
+            client.set(keys.summary(self.kind + viewer), body, ex=keys.summary_ttl_seconds())
         return HttpResponse(body, content_type="application/json", headers=headers)
 
     def _compose(self, client, viewer: str) -> tuple[dict, list[str]]:
@@ -137,11 +133,14 @@ class SummaryView(APIView):
         sources, missing = [], []
         if self.with_today:
             # Today's count comes from the fast loop's cache entry; the snapshots are the parts.
-            today = client.get(keys.today_count())
+            try:
+                today = client.get(keys.today_count())
+            except RedisError:
+                today = None
             answer["today"] = json.loads(today)["total"] if today else None
             sources.append("today:cache" if today else "today:missing")
         for field, metric in self.parts.items():
-            stored = snapshots.read(metric, viewer)
+            stored = read_snapshot(BY_NAME[metric], viewer)
             if stored is None:
                 missing.append(metric)
                 sources.append(f"{field}:missing")
@@ -163,7 +162,7 @@ def _summary_shape(name: str, fields: dict[str, str], with_today: bool):
         shape["today"] = serializers.IntegerField(allow_null=True)
         shape["source"] = serializers.CharField(help_text="e.g. today:cache,weekly:cache,...")
     shape["generated_at"] = serializers.DateTimeField()
-    return {200: inline_serializer(name, shape), 202: schema.WARMING, 503: schema.UNAVAILABLE}
+    return {200: inline_serializer(name, shape), 202: schema.WARMING}
 
 
 @extend_schema(tags=["Visitors"], summary="Today, weekly, monthly, yearly and top visitors")

@@ -139,3 +139,25 @@ def test_prewarm_prints_a_table(library):
 def test_prewarm_async_queues(library, broker):
     call_command("prewarm", "--async", "--only", "weekly", stdout=StringIO())
     assert queued_tasks(broker) == [("metrics_cache.refresh_metric", ["weekly"])]
+
+
+def test_while_redis_is_down_snapshots_come_from_the_last_good_payloads(
+    library, client, settings, django_assert_max_num_queries
+):
+    from django.core.cache import caches
+
+    library.visit("2026-01-05 10:00:00", member_id="M1", name="Budi Santoso")
+    call_command("prewarm", stdout=StringIO())
+    served = client.get("/api/visitors/weekly").content
+    top = client.get("/api/visitors/yearly/top").json()
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    caches.close_all()
+    with django_assert_max_num_queries(0, connection=connections["library"]):
+        weekly = client.get("/api/visitors/weekly")
+        during = client.get("/api/visitors/yearly/top")
+        summary = client.get("/api/books/summary")
+    assert weekly.status_code == 200 and weekly.content == served
+    assert during.json() == top  # still the public (masked) copy
+    assert summary.status_code == 200
