@@ -89,16 +89,21 @@ def prewarm_on_start(sender=None, **kwargs) -> None:
         logger.info("start-up prewarm queued for %d metrics", len(METRICS))
 
 
-@shared_task(name="metrics_cache.sync_today", ignore_result=True,
-             soft_time_limit=keys.TODAY_LOCK_SECONDS - 3, time_limit=keys.TODAY_LOCK_SECONDS)  # fmt: skip
+TICK_LIMITS = {
+    "ignore_result": True,
+    "soft_time_limit": keys.TODAY_LOCK_SECONDS - 3,
+    "time_limit": keys.TODAY_LOCK_SECONDS,
+}
+
+
+@shared_task(name="metrics_cache.sync_today", **TICK_LIMITS)
 def sync_today() -> str:
     """One tick of the fast loop. Beat gives each tick an expiry of one interval, so ticks
     queued while the worker was down are discarded rather than run in a storm."""
     return today.tick()
 
 
-@shared_task(name="metrics_cache.reconcile_today", ignore_result=True,
-             soft_time_limit=keys.TODAY_LOCK_SECONDS - 3, time_limit=keys.TODAY_LOCK_SECONDS)  # fmt: skip
+@shared_task(name="metrics_cache.reconcile_today", **TICK_LIMITS)
 def reconcile_today() -> str:
     """The exact recount of delta and incremental modes, apart from the ticks."""
     return today.reconcile_tick()
