@@ -36,5 +36,7 @@ if settings.ENABLE_DOCS:
         path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     ]
 
+handler400 = "metrics_cache.views.bad_request"
+handler403 = "metrics_cache.views.forbidden"
 handler404 = "metrics_cache.views.not_found"
 handler500 = "metrics_cache.views.server_error"

@@ -63,7 +63,7 @@ TODAY_SINGLE_FLIGHT_WAIT_SECONDS = 3
 TODAY_LOCK_SECONDS = 15
 # After database errors the loop waits this long, doubling up to the maximum.
 TODAY_BACKOFF_FIRST_SECONDS = 1
-TODAY_BACKOFF_MAX_SECONDS = 60
+TODAY_BACKOFF_MAX_SECONDS = 15
 
 
 def today_count_ttl_seconds() -> int:

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.http import JsonResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.views.decorators.http import require_safe
 from django_eventstream.eventrequest import EventRequest
 from django_eventstream.utils import add_default_headers, sse_encode_event
 from django_eventstream.views import Listener, stream
@@ -141,6 +142,7 @@ class TodayIncrementView(APIView):
         return JsonResponse({**value, "source": "cache"})
 
 
+@require_safe
 async def today_stream(request):
     """SSE: `init` with the current count on every connection, then django-eventstream's stream
     (updates fanned in from Redis by metrics_cache.fanout, keep-alive every 20 s)."""

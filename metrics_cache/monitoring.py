@@ -8,6 +8,7 @@ import time
 from datetime import datetime
 
 from django.http import HttpResponse
+from django.views.decorators.http import require_safe
 from django_eventstream.views import get_listener_manager
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -81,6 +82,7 @@ class SharedCollector:
 REGISTRY.register(SharedCollector())
 
 
+@require_safe
 def metrics_view(request) -> HttpResponse:
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_safe
 
 
+@require_safe
 def dashboard(request):
     labels = {
         "today": _("Today"),

@@ -8,6 +8,7 @@ import json
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.http import http_date
+from django.views.decorators.http import require_safe
 from django_redis import get_redis_connection
 from drf_spectacular.utils import extend_schema, inline_serializer
 from redis.exceptions import RedisError
@@ -199,6 +200,7 @@ class BookSummaryView(SummaryView):
         return super().get(request)
 
 
+@require_safe
 def health(request):
     status, body = health_report()
     return JsonResponse(body, status=status, headers={"Cache-Control": "no-store"})
@@ -206,6 +208,14 @@ def health(request):
 
 def not_found(request, exception=None):
     return JsonResponse({"status": "not_found", "message": "no such endpoint"}, status=404)
+
+
+def bad_request(request, exception=None):
+    return JsonResponse({"status": "bad_request", "message": "malformed request"}, status=400)
+
+
+def forbidden(request, exception=None):
+    return JsonResponse({"status": "forbidden", "message": "not allowed"}, status=403)
 
 
 def server_error(request):

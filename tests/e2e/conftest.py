@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from demo.writer import library_writer
@@ -46,8 +48,9 @@ class System:
         return (self.tmp / f"{name}.log").read_text(errors="replace")
 
 
-def start_system(django_db_blocker, tmp_path_factory, *, seed=None):
-    """Starts redis, web, worker and beat against the (emptied, then seeded) test library."""
+def start_system(django_db_blocker, tmp_path_factory, *, seed=None, library_port=None):
+    """Starts redis, web, worker and beat against the (emptied, then seeded) test library,
+    reached through `library_port` when given (a proxy the test can cut)."""
     tmp = tmp_path_factory.mktemp("live")
     redis_port, web_port = free_port(), free_port()
     with django_db_blocker.unblock():
@@ -58,6 +61,10 @@ def start_system(django_db_blocker, tmp_path_factory, *, seed=None):
             if seed:
                 seed(rows)
     env.pop("CELERY_BROKER_URL")
+    if library_port is not None:
+        env["LIBRARY_DATABASE_URL"] = re.sub(
+            r"@([^:/]+):\d+/", f"@127.0.0.1:{library_port}/", env["LIBRARY_DATABASE_URL"]
+        )
     env.update(
         REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
         VISITOR_SYNC_MIN_INTERVAL_MS=str(INTERVAL_MS),

@@ -1,0 +1,132 @@
+"""Tools for the fault suite: a TCP proxy that can take the library database away, a poller
+that records every status a dashboard would have seen, and measurements of the web process."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "artifacts"
+
+
+class TcpProxy:
+    """127.0.0.1:<port> -> target. stop() refuses new connections and cuts open ones, as a
+    stopped database server does; start() serves again on the same port."""
+
+    def __init__(self, target_port: int, port: int):
+        self.target_port, self.port = target_port, port
+        self._server: socket.socket | None = None
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(64)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        with self._lock:
+            for sock in self._open:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self._open.clear()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+
+def get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except OSError:
+        return 0, b""  # no answer at all (the web process is down)
+
+
+class Poller:
+    """Polls paths as a dashboard does and keeps (time, path, status) of every answer."""
+
+    def __init__(self, port: int, paths: list[str], every: float = 0.25):
+        self.port, self.paths, self.every = port, paths, every
+        self.answers: list[tuple[float, str, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Poller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for path in self.paths:
+                status, _ = get(self.port, path)
+                self.answers.append((time.monotonic(), path, status))
+            time.sleep(self.every)
+
+    def server_errors(self, *, allowed: dict[str, set[int]] | None = None) -> list:
+        allowed = allowed or {}
+        return [
+            (path, status)
+            for _, path, status in self.answers
+            if status >= 500 and status not in allowed.get(path, set())
+        ]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def record(scenario: str, **figures) -> None:
+    """Adds a scenario's figures to var/artifacts/faults.json (the BENCHMARKS faults table)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / "faults.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[scenario] = figures
+    path.write_text(json.dumps(data, indent=2))
