@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import TypeVar
 
+from django.conf import settings
 from django.db import models
 
 LIBRARY_ALIAS = "library"
@@ -23,6 +25,15 @@ class LibraryModel(models.Model):
     class Meta:
         abstract = True
         managed = False
+
+
+def library_fingerprint() -> str:
+    """Which library database this is (engine, host, name; not the port, which a proxy may
+    change). Redis keys and snapshot records carry it, so pointing the service at another
+    library never serves the previous one's figures."""
+    database = settings.DATABASES[LIBRARY_ALIAS]
+    identity = "|".join(str(database.get(key) or "") for key in ("ENGINE", "HOST", "NAME"))
+    return hashlib.sha1(identity.encode()).hexdigest()[:8]
 
 
 def is_library_model(model: type[models.Model]) -> bool:

@@ -6,7 +6,15 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from config.library import library_fingerprint
+
 PREFIX = "libdash"
+
+
+def prefix() -> str:
+    """Every key names the library database it describes (see library_fingerprint)."""
+    return f"{PREFIX}:{library_fingerprint()}"
+
 
 # A metric missing from the cache queues one refresh per this window, however many requests miss.
 WARMING_WINDOW_SECONDS = 30
@@ -29,28 +37,28 @@ def summary_ttl_seconds() -> int:
 
 
 def snapshot(metric: str) -> str:
-    return f"{PREFIX}:snapshot:{metric}"
+    return f"{prefix()}:snapshot:{metric}"
 
 
 def warming(metric: str) -> str:
-    return f"{PREFIX}:warming:{metric}"
+    return f"{prefix()}:warming:{metric}"
 
 
 def group_lock(group: str) -> str:
-    return f"{PREFIX}:lock:group:{group}"
+    return f"{prefix()}:lock:group:{group}"
 
 
 def summary(kind: str) -> str:
-    return f"{PREFIX}:summary:{kind}"
+    return f"{prefix()}:summary:{kind}"
 
 
 def prewarm_boot() -> str:
-    return f"{PREFIX}:prewarm:boot"
+    return f"{prefix()}:prewarm:boot"
 
 
 def today_count() -> str:
     """Today's visitor count, written by the fast loop: {"total", "date", "generated_at"}."""
-    return f"{PREFIX}:today:count"
+    return f"{prefix()}:today:count"
 
 
 # --- today's live count -------------------------------------------------------------------------
@@ -72,38 +80,38 @@ def today_count_ttl_seconds() -> int:
 
 
 def today_lock() -> str:
-    return f"{PREFIX}:today:lock"
+    return f"{prefix()}:today:lock"
 
 
 def today_cooldown() -> str:
-    return f"{PREFIX}:today:cooldown"
+    return f"{prefix()}:today:cooldown"
 
 
 def today_flight() -> str:
-    return f"{PREFIX}:today:flight"
+    return f"{prefix()}:today:flight"
 
 
 def today_delta_state() -> str:
     """Delta mode: {date, last_id, count, baseline_id, baseline_count}."""
-    return f"{PREFIX}:today:delta"
+    return f"{prefix()}:today:delta"
 
 
 def today_counter(day) -> str:
     """Incremental mode: the kiosks' counter for one local date (so midnight starts a new one)."""
-    return f"{PREFIX}:today:counter:{day.isoformat()}"
+    return f"{prefix()}:today:counter:{day.isoformat()}"
 
 
 def today_loop_status() -> str:
     """The fast loop's health: mode, last run and duration, last success, baseline, error."""
-    return f"{PREFIX}:today:loop"
+    return f"{prefix()}:today:loop"
 
 
 def today_backoff() -> str:
-    return f"{PREFIX}:today:backoff"
+    return f"{prefix()}:today:backoff"
 
 
 def today_events_channel() -> str:
     """Redis pub/sub channel of count updates. Pub/sub ignores the database number, so the
     channel names it: two deployments on one Redis server never hear each other."""
     db = urlsplit(settings.REDIS_URL).path.strip("/") or "0"
-    return f"{PREFIX}:db{db}:today:events"
+    return f"{prefix()}:db{db}:today:events"

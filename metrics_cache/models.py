@@ -9,6 +9,8 @@ class SnapshotRecord(models.Model):
         FAILED = "failed", "failed"
 
     metric = models.CharField(max_length=64, unique=True)
+    # The library database the payload describes (config.library.library_fingerprint).
+    library = models.CharField(max_length=16, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OK)
     generated_at = models.DateTimeField(null=True, blank=True, help_text="of the last good run")
     duration_ms = models.PositiveIntegerField(null=True, blank=True)

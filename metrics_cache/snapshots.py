@@ -13,6 +13,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 from django_redis import get_redis_connection
 
+from config.library import library_fingerprint
 from metrics_cache import keys, privacy
 from metrics_cache.models import SnapshotRecord
 from metrics_cache.registry import METRICS, Metric, RunContext
@@ -132,6 +133,7 @@ def compute(metric: Metric, ctx: RunContext) -> RunResult:
             "last_attempt_at": attempt,
             "last_error": "",
             "payload": body.decode(),
+            "library": library_fingerprint(),
         },
     )
     logger.info(
@@ -143,7 +145,11 @@ def compute(metric: Metric, ctx: RunContext) -> RunResult:
 
 def _last_good(metric: Metric, today: date) -> SnapshotRecord | None:
     """The stored last good payload, if it still describes today's period."""
-    record = SnapshotRecord.objects.filter(metric=metric.name).exclude(payload="").first()
+    record = (
+        SnapshotRecord.objects.filter(metric=metric.name, library=library_fingerprint())
+        .exclude(payload="")
+        .first()
+    )
     if record is None or record.generated_at is None:
         return None
     age = (timezone.now() - record.generated_at).total_seconds()

@@ -19,6 +19,7 @@ from django.db import connections
 from django.utils import timezone
 
 from demo.writer import library_writer
+from metrics_cache import keys
 from tests.e2e.conftest import start_system
 from tests.e2e.faults import Poller, TcpProxy, get, record, rss_mib
 from tests.e2e.processes import free_port, wait_for
@@ -89,7 +90,7 @@ def test_redis_restarted_and_flushed(system, add_visit):
             system.start("redis")  # empty: a restart without persistence is a flush
             cache = redis.Redis(port=system.redis_port)
             # Refilled by itself from the last good payloads, no command, no SLiMS query.
-            wait_for(lambda: cache.exists("libdash:snapshot:weekly"), 120, "weekly refilled")
+            wait_for(lambda: cache.exists(keys.snapshot("weekly")), 120, "weekly refilled")
             refilled = time.monotonic() - started
             add_visit()
             sse.wait_for("update", 60)  # updates flow again

@@ -16,6 +16,7 @@ import redis
 from django.utils import timezone
 
 from demo.writer import library_writer
+from metrics_cache import keys
 from tests.e2e.processes import (
     wait_for,
 )
@@ -95,6 +96,6 @@ def test_a_worker_back_from_downtime_runs_at_most_one_stale_tick(system, visits)
     # And the count is right after the return.
     cache = redis.Redis(port=system.redis_port)
     with_count = wait_for(
-        lambda: json.loads(cache.get("libdash:today:count") or "null"), 10, "a published count"
+        lambda: json.loads(cache.get(keys.today_count()) or "null"), 10, "a published count"
     )
     assert with_count["total"] >= 1

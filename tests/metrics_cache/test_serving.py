@@ -12,7 +12,7 @@ from django_redis import get_redis_connection
 
 from metrics_cache import keys, snapshots
 from metrics_cache.models import SnapshotRecord
-from metrics_cache.registry import METRICS
+from metrics_cache.registry import BY_NAME, METRICS
 from metrics_cache.tasks import refresh_group, refresh_metric
 from tests.library import library_test
 
@@ -161,3 +161,19 @@ def test_while_redis_is_down_snapshots_come_from_the_last_good_payloads(
     assert weekly.status_code == 200 and weekly.content == served
     assert during.json() == top  # still the public (masked) copy
     assert summary.status_code == 200
+
+
+def test_another_library_never_gets_the_previous_ones_figures(library, client, settings):
+    library.visit("2026-01-05 10:00:00")
+    call_command("prewarm", stdout=StringIO())
+    assert client.get("/api/visitors/weekly").status_code == 200
+    # The IT person points the service at another SLiMS database.
+    library_settings = settings.DATABASES["library"]
+    original = library_settings["NAME"]
+    library_settings["NAME"] = f"{original}-another-library"
+    try:
+        assert client.get("/api/visitors/weekly").status_code == 202
+        assert snapshots.read_last_good(BY_NAME["weekly"]) is None  # no stale restore either
+    finally:
+        library_settings["NAME"] = original
+    assert client.get("/api/visitors/weekly").status_code == 200
