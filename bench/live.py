@@ -51,16 +51,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from counters import HANDLER_READS, StatementCounter, connection_id, counters
+
 ROOT = Path(__file__).resolve().parent.parent
-HANDLER_READS = (
-    "Handler_read_first",
-    "Handler_read_key",
-    "Handler_read_last",
-    "Handler_read_next",
-    "Handler_read_prev",
-    "Handler_read_rnd",
-    "Handler_read_rnd_next",
-)
 EXTRA_COUNTERS = ("Rows_read",)
 MARKER = "bench/live.py"
 STREAM_PATH = "/api/visitors/today/stream"
@@ -204,38 +197,14 @@ def machine() -> dict[str, str]:
 # --- 1. Fast-loop tick cost -------------------------------------------------------------------
 
 
-def counters(connection) -> dict[str, int]:
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW SESSION STATUS LIKE 'Handler_read%'")
-        values = {name: int(value) for name, value in cursor.fetchall()}
-        cursor.execute("SHOW SESSION STATUS WHERE Variable_name IN ('Rows_read')")
-        values.update((name, int(value)) for name, value in cursor.fetchall())
-    return {name: values.get(name, 0) for name in (*HANDLER_READS, *EXTRA_COUNTERS)}
-
-
-def connection_id(connection) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT CONNECTION_ID()")
-        return cursor.fetchone()[0]
-
-
-class StatementCounter:
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
-
-
 def measure(call, connection, overhead: dict[str, int]) -> dict:
-    before = counters(connection)
+    before = counters(connection, EXTRA_COUNTERS)
     counter = StatementCounter()
     with connection.execute_wrapper(counter):
         started = time.perf_counter()
         result = call()
         wall_ms = (time.perf_counter() - started) * 1000
-    after = counters(connection)
+    after = counters(connection, EXTRA_COUNTERS)
     deltas = {name: after[name] - before[name] - overhead[name] for name in after}
     return {
         "wall_ms": wall_ms,
@@ -256,7 +225,7 @@ def fast_loop_benchmark(args, rows: Rows) -> dict:
     connection = connections["library"]
     connection.ensure_connection()
     session = connection_id(connection)
-    first, second = counters(connection), counters(connection)
+    first, second = counters(connection, EXTRA_COUNTERS), counters(connection, EXTRA_COUNTERS)
     overhead = {name: second[name] - first[name] for name in first}
     redis = today.redis()
     cases: dict[str, list[dict]] = {}

@@ -40,16 +40,9 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
+from counters import HANDLER_READS, StatementCounter, connection_id, counters
+
 ROOT = Path(__file__).resolve().parent.parent
-HANDLER_READS = (
-    "Handler_read_first",
-    "Handler_read_key",
-    "Handler_read_last",
-    "Handler_read_next",
-    "Handler_read_prev",
-    "Handler_read_rnd",
-    "Handler_read_rnd_next",
-)
 # MariaDB only (0 elsewhere): rows read from base tables / from temporary tables.
 EXTRA_COUNTERS = ("Rows_read", "Rows_tmp_read", "Created_tmp_disk_tables")
 ENDPOINT = "/api/visitors/weekly"
@@ -110,47 +103,16 @@ def machine() -> dict[str, str]:
 # --- 1. The daily refresh --------------------------------------------------------------------
 
 
-def counters(connection) -> dict[str, int]:
-    """The session's Handler_read_* counters, and MariaDB's split of rows read into base-table
-    and temporary-table reads (Handler_read_key also counts GROUP BY temporary-table lookups)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW SESSION STATUS LIKE 'Handler_read%'")
-        values = {name: int(value) for name, value in cursor.fetchall()}
-        cursor.execute(
-            "SHOW SESSION STATUS WHERE Variable_name IN "
-            "('Rows_read', 'Rows_tmp_read', 'Created_tmp_disk_tables')"
-        )
-        values.update((name, int(value)) for name, value in cursor.fetchall())
-    return {name: values.get(name, 0) for name in (*HANDLER_READS, *EXTRA_COUNTERS)}
-
-
-def connection_id(connection) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT CONNECTION_ID()")
-        return cursor.fetchone()[0]
-
-
-class StatementCounter:
-    """An execute wrapper counting the statements a metric sends to the library database."""
-
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
-
-
 def measure_metric(metric, ctx, connection, overhead: dict[str, int]) -> dict:
     from metrics_cache import snapshots
 
-    before = counters(connection)
+    before = counters(connection, EXTRA_COUNTERS)
     counter = StatementCounter()
     with connection.execute_wrapper(counter):
         started = time.perf_counter()
         result = snapshots.compute(metric, ctx)
         wall_ms = (time.perf_counter() - started) * 1000
-    after = counters(connection)
+    after = counters(connection, EXTRA_COUNTERS)
     deltas = {name: after[name] - before[name] - overhead[name] for name in after}
     return {
         "metric": metric.name,
@@ -174,7 +136,7 @@ def refresh_benchmark(runs: int, today: date) -> dict:
     connection = connections["library"]
     connection.ensure_connection()
     # What reading the counters itself adds (0 on MariaDB 10.11; subtracted if not).
-    first, second = counters(connection), counters(connection)
+    first, second = counters(connection, EXTRA_COUNTERS), counters(connection, EXTRA_COUNTERS)
     overhead = {name: second[name] - first[name] for name in first}
 
     per_run: list[list[dict]] = []

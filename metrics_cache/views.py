@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.http import http_date
 from django.views.decorators.http import require_safe
 from django_redis import get_redis_connection
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from redis.exceptions import RedisError
 from rest_framework import serializers
 from rest_framework.views import APIView
@@ -166,38 +166,46 @@ def _summary_shape(name: str, fields: dict[str, str], with_today: bool):
     return {200: inline_serializer(name, shape), 202: schema.WARMING}
 
 
-@extend_schema(tags=["Visitors"], summary="Today, weekly, monthly, yearly and top visitors")
+VISITOR_PARTS = {
+    "weekly": "weekly",
+    "monthly": "monthly",
+    "yearly": "yearly",
+    "top_month": "top_visitors_month",
+    "top_year": "top_visitors_year",
+}
+BOOK_PARTS = {
+    "collection": "collection",
+    "top_borrowed": "top_borrowed",
+    "top_borrowed_month": "top_borrowed_month",
+    "top_borrowed_year": "top_borrowed_year",
+    "top_borrowers_month": "top_borrowers_month",
+    "top_borrowers_year": "top_borrowers_year",
+}
+
+
+@extend_schema_view(
+    get=extend_schema(
+        tags=["Visitors"],
+        summary="Today, weekly, monthly, yearly and top visitors",
+        responses=_summary_shape("VisitorSummary", VISITOR_PARTS, True),
+    )
+)
 class VisitorSummaryView(SummaryView):
     kind = "visitors"
     with_today = True
-    parts = {
-        "weekly": "weekly",
-        "monthly": "monthly",
-        "yearly": "yearly",
-        "top_month": "top_visitors_month",
-        "top_year": "top_visitors_year",
-    }
-
-    @extend_schema(responses=_summary_shape("VisitorSummary", parts, True))
-    def get(self, request) -> HttpResponse:
-        return super().get(request)
+    parts = VISITOR_PARTS
 
 
-@extend_schema(tags=["Books"], summary="Collection and every top list of books and borrowers")
+@extend_schema_view(
+    get=extend_schema(
+        tags=["Books"],
+        summary="Collection and every top list of books and borrowers",
+        responses=_summary_shape("BookSummary", BOOK_PARTS, False),
+    )
+)
 class BookSummaryView(SummaryView):
     kind = "books"
-    parts = {
-        "collection": "collection",
-        "top_borrowed": "top_borrowed",
-        "top_borrowed_month": "top_borrowed_month",
-        "top_borrowed_year": "top_borrowed_year",
-        "top_borrowers_month": "top_borrowers_month",
-        "top_borrowers_year": "top_borrowers_year",
-    }
-
-    @extend_schema(responses=_summary_shape("BookSummary", parts, False))
-    def get(self, request) -> HttpResponse:
-        return super().get(request)
+    parts = BOOK_PARTS
 
 
 @require_safe
