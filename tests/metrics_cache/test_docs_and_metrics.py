@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.urls import clear_url_caches
 
 from metrics_cache import today
 from tests.library import library_test
@@ -48,22 +46,6 @@ def test_openapi_json_documents_every_answer(client):
             body = operation["responses"].get("200", {}).get("content", {})
             if "application/json" in body and path != "/health":
                 assert "$ref" in body["application/json"]["schema"], path
-
-
-@pytest.mark.django_db
-def test_docs_can_be_turned_off(client, settings):
-    settings.ENABLE_DOCS = False
-    import config.urls
-
-    try:
-        importlib.reload(config.urls)
-        clear_url_caches()
-        assert client.get("/docs").status_code == 404
-        assert client.get("/docs/json").status_code == 404
-    finally:
-        settings.ENABLE_DOCS = True
-        importlib.reload(config.urls)
-        clear_url_caches()
 
 
 @library_test[0]
