@@ -324,7 +324,7 @@ def to_ms(value: str) -> float:
 
 def parse_wrk(output: str) -> dict:
     def find(pattern: str, default: str = "0") -> str:
-        match = re.search(pattern, output)
+        match = re.search(pattern, output, re.MULTILINE)
         return match.group(1) if match else default
 
     socket = re.search(
@@ -333,9 +333,9 @@ def parse_wrk(output: str) -> dict:
     return {
         "requests": int(find(r"(\d+) requests in")),
         "rps": float(find(r"Requests/sec:\s+([\d.]+)")),
-        "p50": to_ms(find(r"50%\s+(\S+)", "0ms")),
-        "p90": to_ms(find(r"90%\s+(\S+)", "0ms")),
-        "p99": to_ms(find(r"99%\s+(\S+)", "0ms")),
+        "p50": to_ms(find(r"^\s*50%\s+(\S+)", "0ms")),
+        "p90": to_ms(find(r"^\s*90%\s+(\S+)", "0ms")),
+        "p99": to_ms(find(r"^\s*99%\s+(\S+)", "0ms")),
         "max": to_ms(find(r"Latency\s+\S+\s+\S+\s+(\S+)", "0ms")),
         "over_399": int(find(r"Non-2xx or 3xx responses:\s+(\d+)")),
         "socket_errors": sum(int(n) for n in socket.groups()) if socket else 0,
