@@ -51,7 +51,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from counters import HANDLER_READS, StatementCounter, connection_id, counters
+from common import HANDLER_READS, StatementCounter, connection_id, counters, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTRA_COUNTERS = ("Rows_read",)
@@ -175,23 +175,6 @@ class Rows:
 
 
 # --- Machine ----------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, str]:
-    model = "unknown"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as meminfo:
-        mem_kib = int(meminfo.readline().split()[1])
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": model,
-        "memory": f"{mem_kib / 1024**2:.0f} GiB",
-        "python": sys.version.split()[0],
-    }
 
 
 # --- 1. Fast-loop tick cost -------------------------------------------------------------------

@@ -40,7 +40,7 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
-from counters import HANDLER_READS, StatementCounter, connection_id, counters
+from common import HANDLER_READS, StatementCounter, connection_id, counters, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 # MariaDB only (0 elsewhere): rows read from base tables / from temporary tables.
@@ -77,25 +77,14 @@ def manage(*command: str) -> str:
 # --- Machine ---------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
-    model = "unknown"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as meminfo:
-        mem_kib = int(meminfo.readline().split()[1])
+def machine_and_wrk() -> dict[str, str]:
     wrk = (
         subprocess.run(["wrk", "--version"], capture_output=True, text=True)
         if shutil.which("wrk")
         else None
     )
     return {
-        "nproc": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
-        "cpu": model,
-        "memory": f"{mem_kib / 1024**2:.0f} GiB",
-        "python": sys.version.split()[0],
+        **machine(),
         "wrk": (wrk.stdout + wrk.stderr).split(" [")[0].strip() if wrk else "wrk missing",
     }
 
@@ -491,7 +480,7 @@ def main() -> None:
     from django.utils import timezone
 
     today = args.today or timezone.localdate()
-    info = machine()
+    info = machine_and_wrk()
     with connections["library"].cursor() as cursor:
         cursor.execute("SELECT VERSION()")
         info["mariadb"] = cursor.fetchone()[0]

@@ -1,6 +1,10 @@
-"""MariaDB session counters the benchmarks read around each measured call."""
+"""Shared by the benchmarks: the machine they ran on, and MariaDB session counters."""
 
 from __future__ import annotations
+
+import contextlib
+import os
+import sys
 
 HANDLER_READS = (
     "Handler_read_first",
@@ -40,3 +44,21 @@ class StatementCounter:
     def __call__(self, execute, sql, params, many, context):
         self.count += 1
         return execute(sql, params, many, context)
+
+
+def machine() -> dict[str, str]:
+    """Cores, CPU model, memory and Python version, for the benchmark's report."""
+    model = "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as meminfo:
+        mem_kib = int(meminfo.readline().split()[1])
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "memory": f"{mem_kib / 1024**2:.0f} GiB",
+        "python": sys.version.split()[0],
+    }
