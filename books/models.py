@@ -98,3 +98,46 @@ class Loan(LibraryModel):
 
     def __str__(self) -> str:
         return f"loan {self.loan_id}"
+
+
+# --- Rollups: the service's own tables (managed, in `default`), folded from loan ----------
+class LoanDay(models.Model):
+    """Loans per loan_date."""
+
+    generation = models.PositiveIntegerField()
+    day = models.DateField()
+    total = models.PositiveIntegerField(default=0)
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["generation", "day"], name="loan_day_once")]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.total}"
+
+
+class LoanTally(models.Model):
+    """Loans of one item (kind "i", by item_code) or by one borrower (kind "b", by member_id)
+    in one bucket (metrics_cache.rollups.placement). Titles come from SLiMS's item table when
+    a snapshot is computed, so a copy moved to another title counts for its new title."""
+
+    generation = models.PositiveIntegerField()
+    grain = models.CharField(max_length=1)  # D | M | Y
+    bucket = models.DateField()
+    # "i:" + the item code's collation key, or "b:" + the member id's.
+    key = models.CharField(max_length=42)
+    # The code or id as written on the latest loan in the bucket.
+    code = models.CharField(max_length=20)
+    last_loan_id = models.BigIntegerField()
+    total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generation", "grain", "bucket", "key"], name="loan_tally_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.grain}{self.bucket}: {self.total}"

@@ -1,18 +1,18 @@
-"""Reads of the catalogue and circulation tables."""
+"""Reads of the catalogue and circulation tables.
+
+Loan counts here scan loan (no index on loan_date): snapshots use them only until the rollups
+are built (books.rollups).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from django.db.models import Count, F
 
 from books.models import Biblio, Item, Loan, Member
-from config.library import at_or_above_cutoff, first_id_dated_from
-
-# Loans dated up to this much earlier than loans recorded after them are still found when a
-# date range is bounded through loan_id (loan_date has no index in SLiMS).
-ID_ORDER_SLACK = timedelta(days=7)
+from config.library import at_or_above_cutoff
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,15 @@ class TopBorrower:
     total: int
 
 
+def rank_book(book: TopBook) -> tuple:
+    return (-book.total, book.title.casefold(), book.biblio_id)
+
+
+def rank_borrower(borrower: TopBorrower) -> tuple:
+    name = borrower.member_name
+    return (-borrower.total, name is None, (name or "").casefold(), borrower.member_id)
+
+
 def collection_size() -> Collection:
     # COUNT(*) without WHERE is answered from MyISAM's row count, without a scan.
     return Collection(titles=Biblio.objects.count(), items=Item.objects.count())
@@ -47,8 +56,7 @@ def loans_between(*, since: date | None, until: date):
         return loans
     if since > until:
         return loans.none()
-    id_from = first_id_dated_from(Loan, date_field="loan_date", moment=since - ID_ORDER_SLACK)
-    return loans.filter(loan_date__gte=since, loan_id__gte=id_from or 0)
+    return loans.filter(loan_date__gte=since)
 
 
 def book_totals_query(*, since: date | None, until: date):
@@ -73,7 +81,7 @@ def top_borrowed_books(*, since: date | None, until: date, limit: int = 10) -> l
     candidates = dict(at_or_above_cutoff(list(totals), total=lambda row: row[1], limit=limit))
     titles = Biblio.objects.filter(biblio_id__in=candidates).values_list("biblio_id", "title")
     books = [TopBook(biblio_id, title, candidates[biblio_id]) for biblio_id, title in titles]
-    books.sort(key=lambda book: (-book.total, book.title.casefold(), book.biblio_id))
+    books.sort(key=rank_book)
     return books[:limit]
 
 
@@ -103,12 +111,5 @@ def top_borrowers(*, since: date | None, until: date, limit: int = 10) -> list[T
         TopBorrower(member_id, names.get(member_id), total)
         for member_id, total in candidates.items()
     ]
-    borrowers.sort(
-        key=lambda b: (
-            -b.total,
-            b.member_name is None,
-            (b.member_name or "").casefold(),
-            b.member_id,
-        )
-    )
+    borrowers.sort(key=rank_borrower)
     return borrowers[:limit]

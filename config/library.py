@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import date, datetime
 from typing import TypeVar
 
 from django.conf import settings
@@ -67,53 +66,6 @@ class LibraryRouter:
         if model is not None and is_library_model(model):
             return False
         return None
-
-
-# MyISAM reads a primary-key range row by row through the index, about 9 times slower per row
-# than a sequential scan (BENCHMARKS.md): bounding a range by id pays off only when it skips
-# most of the table.
-PK_RANGE_COST_FACTOR = 9
-
-
-def first_id_dated_from(
-    model: type[LibraryModel],
-    *,
-    date_field: str,
-    moment: date | datetime,
-    only_if_narrow: bool = False,
-    probe_rows: int = 64,
-) -> int | None:
-    """The lowest primary key from which rows are dated `moment` or later, found by bisection.
-
-    SLiMS has no index on its date columns, but ids grow with time, so a handful of primary-key
-    lookups bound a date range to the rows that can be in it instead of the whole table. Each
-    probe reads the next `probe_rows` rows by id and takes their latest date, so one row typed
-    in late (dated earlier than its neighbours) cannot send the search past the rows it seeks.
-    Callers pass `moment` with slack before their real bound, and still filter on the date.
-
-    None when the table is empty, or (with `only_if_narrow`) when a plain scan is cheaper.
-    """
-    pk = model._meta.pk.attname
-    rows = model.objects.all()
-    bounds = rows.aggregate(low=models.Min(pk), high=models.Max(pk))
-    if bounds["low"] is None:
-        return None
-    low, high = bounds["low"], bounds["high"] + 1
-    while low < high:
-        middle = (low + high) // 2
-        dates = list(
-            rows.filter(**{f"{pk}__gte": middle})
-            .order_by(pk)
-            .values_list(date_field, flat=True)[:probe_rows]
-        )
-        if not dates or max(dates) >= moment:
-            high = middle
-        else:
-            low = middle + 1
-    span = bounds["high"] - bounds["low"] + 1
-    if only_if_narrow and (bounds["high"] + 1 - low) * PK_RANGE_COST_FACTOR >= span:
-        return None
-    return low
 
 
 def at_or_above_cutoff(rows: list[T], *, total: Callable[[T], int], limit: int) -> list[T]:

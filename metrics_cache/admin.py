@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from metrics_cache import keys
-from metrics_cache.models import SnapshotRecord
+from metrics_cache.models import RollupState, RollupVerification, SnapshotRecord
 from metrics_cache.tasks import refresh_metric
 
 
@@ -58,3 +58,34 @@ class SnapshotRecordAdmin(admin.ModelAdmin):
         for record in queryset:
             refresh_metric.apply_async(args=[record.metric], kwargs={"force": True})
         self.message_user(request, f"Queued {queryset.count()} refresh(es).", messages.SUCCESS)
+
+
+@admin.register(RollupState)
+class RollupStateAdmin(admin.ModelAdmin):
+    """How far each SLiMS table is folded into the rollups (read-only: the jobs own it)."""
+
+    list_display = ["source", "generation", "live", "last_id", "progress", "built_at",
+                    "rows_folded", "longest_statement_ms", "updated_at"]  # fmt: skip
+    readonly_fields = list_display
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RollupVerification)
+class RollupVerificationAdmin(admin.ModelAdmin):
+    """The weekly drift checks: what the recomputed rollups found different."""
+
+    list_display = ["source", "started_at", "finished_at", "status", "rows_scanned",
+                    "days_differing", "tallies_differing", "total_before",
+                    "total_after"]  # fmt: skip
+    readonly_fields = [*list_display, "watermark", "examples"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -11,7 +11,7 @@ from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
 from config.library import LIBRARY_ALIAS
-from metrics_cache import keys, snapshots, today
+from metrics_cache import folding, keys, snapshots, today
 from metrics_cache.registry import METRICS
 
 # The library check must answer fast even when the server does not.
@@ -75,6 +75,13 @@ def _snapshots() -> dict:
     return ages
 
 
+def _rollups() -> dict:
+    try:
+        return folding.status()
+    except DatabaseError:
+        return {"error": "the service's database is unreachable"}
+
+
 def report() -> tuple[int, dict]:
     """(HTTP status, body): 503 when Redis is unreachable, else 200 ok or degraded."""
     try:
@@ -89,6 +96,9 @@ def report() -> tuple[int, dict]:
         "app_db": _app_db(),
         "fast_loop": fast_loop,
         "snapshots": _snapshots(),
+        # Until a first build is over its state is "building", with its progress (0..1);
+        # snapshots are computed by scanning SLiMS meanwhile.
+        "rollups": _rollups(),
     }
     degraded = (
         checks["library_db"] != "ok"

@@ -36,6 +36,14 @@ def summary_ttl_seconds() -> int:
     return settings.SUMMARY_TTL_SECONDS
 
 
+# Between two steps of a rollups' first build.
+ROLLUP_BUILD_STEP_PAUSE_SECONDS = 1
+
+
+def rollup_lock() -> str:
+    return f"{prefix()}:rollups:lock"
+
+
 def snapshot(metric: str) -> str:
     return f"{prefix()}:snapshot:{metric}"
 

@@ -23,11 +23,15 @@ def task_name(group: str) -> str:
 
 
 def sync_schedules() -> None:
-    for group in GROUPS:
-        setting = SETTING_OF_GROUP[group]
+    jobs = [
+        (task_name(group), SETTING_OF_GROUP[group], "metrics_cache.refresh_group", [group])
+        for group in GROUPS
+    ]
+    jobs.append((ROLLUPS_VERIFY, "ROLLUP_VERIFY_CRON", "metrics_cache.verify_rollups", []))
+    for name, setting, task_path, args in jobs:
         cron = getattr(settings, setting)
         source = f"Schedule from {setting}={cron} (edits here stand until the variable changes)."
-        task = PeriodicTask.objects.filter(name=task_name(group)).first()
+        task = PeriodicTask.objects.filter(name=name).first()
         if task is not None and task.description == source:
             continue
         minute, hour, day_of_month, month_of_year, day_of_week = cron.split()
@@ -39,9 +43,9 @@ def sync_schedules() -> None:
             day_of_week=day_of_week,
             timezone=settings.LIBRARY_TIME_ZONE,
         )
-        task = task or PeriodicTask(name=task_name(group))
-        task.task = "metrics_cache.refresh_group"
-        task.args = json.dumps([group])
+        task = task or PeriodicTask(name=name)
+        task.task = task_path
+        task.args = json.dumps(args)
         task.crontab = schedule
         task.interval = None
         task.description = source
@@ -51,6 +55,11 @@ def sync_schedules() -> None:
 
 FAST_LOOP = "today: fast loop"
 RECONCILE = "today: exact recount"
+ROLLUPS_FOLD = "rollups: fold new rows"
+ROLLUPS_VERIFY = "rollups: verify"
+# Folding both tables every few minutes keeps the nightly run short and resumes a first build
+# whose next step was lost (a worker restart).
+ROLLUPS_FOLD_MS = 300_000
 
 
 def _interval(milliseconds: int) -> IntervalSchedule:
@@ -72,6 +81,7 @@ def sync_live_schedules() -> None:
         (FAST_LOOP, "metrics_cache.sync_today", interval_ms, True),
         (RECONCILE, "metrics_cache.reconcile_today", reconcile_ms,
          settings.TODAY_COUNT_MODE != "direct"),
+        (ROLLUPS_FOLD, "metrics_cache.fold_rollups", ROLLUPS_FOLD_MS, True),
     ):  # fmt: skip
         periodic = PeriodicTask.objects.filter(name=name).first() or PeriodicTask(name=name)
         periodic.task = task

@@ -10,7 +10,7 @@ from celery.signals import worker_ready
 from django_redis import get_redis_connection
 from redis.exceptions import LockError, RedisError
 
-from metrics_cache import keys, snapshots, today
+from metrics_cache import folding, keys, snapshots, today
 from metrics_cache.registry import BY_NAME, GROUPS, METRICS, in_group
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,38 @@ def prewarm_on_start(sender=None, **kwargs) -> None:
     if first:
         prewarm.apply_async(expires=keys.PREWARM_BOOT_WINDOW_SECONDS)
         logger.info("start-up prewarm queued for %d metrics", len(METRICS))
+        fold_rollups.apply_async(expires=keys.PREWARM_BOOT_WINDOW_SECONDS)
+
+
+@shared_task(name="metrics_cache.fold_rollups", **TASK_LIMITS)
+def fold_rollups() -> str:
+    """One step of the rollups' first build (or of folding new rows); queues the next step
+    while the build is not over. Beat also runs it every few minutes, so a lost message or a
+    restart mid-build only delays it."""
+    lock = get_redis_connection("default").lock(
+        keys.rollup_lock(), timeout=keys.GROUP_RUN_TIME_LIMIT_SECONDS, blocking=False
+    )
+    if not lock.acquire():
+        return "busy"
+    try:
+        built = folding.build_step()
+    finally:
+        with contextlib.suppress(LockError):
+            lock.release()
+    if not built:
+        fold_rollups.apply_async(countdown=keys.ROLLUP_BUILD_STEP_PAUSE_SECONDS)
+        return "building"
+    return "built"
+
+
+@shared_task(name="metrics_cache.verify_rollups", **TASK_LIMITS)
+def verify_rollups() -> None:
+    """The weekly drift check: each source recomputed side by side and swapped in."""
+    for source in folding.SOURCES:
+        try:
+            folding.verify(source)
+        except RuntimeError as exc:
+            logger.warning("rollup verification source=%s skipped: %s", source, exc)
 
 
 TICK_LIMITS = {

@@ -22,3 +22,50 @@ class Visit(LibraryModel):
 
     def __str__(self) -> str:
         return f"{self.member_name} at {self.checkin_date}"
+
+
+# --- Rollups: the service's own tables (managed, in `default`), folded from visitor_count ----
+class VisitDay(models.Model):
+    """Visits per local day, and the id range of the rows counted (an exact recount of a day
+    reads only that primary-key range)."""
+
+    generation = models.PositiveIntegerField()
+    day = models.DateField()
+    total = models.PositiveIntegerField(default=0)
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["generation", "day"], name="visit_day_once")]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.total}"
+
+
+class VisitorTally(models.Model):
+    """Visits of one visitor in one bucket: a day of the current month (or later), a month of
+    this year, or an earlier year (metrics_cache.rollups.placement)."""
+
+    generation = models.PositiveIntegerField()
+    grain = models.CharField(max_length=1)  # D | M | Y
+    bucket = models.DateField()
+    # Equal for two visitors exactly when the library database's collation groups them:
+    # "m:" + member id, or "g:" + name and institution (metrics_cache.rollups.CollationKey).
+    key = models.CharField(max_length=42)
+    member_id = models.CharField(max_length=20, null=True)
+    # Of the latest visit in the bucket.
+    member_name = models.CharField(max_length=255)
+    institution = models.CharField(max_length=100, null=True)
+    last_checkin = models.DateTimeField()
+    last_visitor_id = models.BigIntegerField()
+    total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generation", "grain", "bucket", "key"], name="visitor_tally_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.grain}{self.bucket}: {self.total}"

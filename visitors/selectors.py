@@ -1,20 +1,20 @@
-"""Reads of visitor_count. Date ranges are on the raw column (no function of it in WHERE)."""
+"""Reads of visitor_count. Date ranges are on the raw column (no function of it in WHERE).
+
+These scan the table (SLiMS has no index on checkin_date): snapshots use them only until the
+rollups are built (visitors.rollups); ids never bound what they count.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Max, Q, Value
+from django.db.models import Count, Max, Min, Q, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from config.library import at_or_above_cutoff, first_id_dated_from
+from config.library import at_or_above_cutoff
 from visitors.models import Visit
-
-# Rows dated up to this much earlier than the rows inserted after them (manual entries, clock
-# fixes) are still found when a date range is bounded through the primary key.
-ID_ORDER_SLACK = timedelta(days=2)
 
 
 def local_day_start(day: date) -> datetime:
@@ -22,34 +22,21 @@ def local_day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def visits_between(*, start: date, end: date, id_from: int | None = None):
+def visits_between(*, start: date, end: date):
     """Visits from the start of `start` up to (not including) the start of `end`, local time."""
-    visits = Visit.objects.filter(
+    return Visit.objects.filter(
         checkin_date__gte=local_day_start(start), checkin_date__lt=local_day_start(end)
     )
-    return visits if id_from is None else visits.filter(visitor_id__gte=id_from)
 
 
 def visits_on(*, day: date) -> int:
     return visits_between(start=day, end=day + timedelta(days=1)).count()
 
 
-def first_visit_id_from(day: date, *, only_if_narrow: bool = True) -> int | None:
-    """A visitor_id below which no visit dated `day` or later is expected (see ID_ORDER_SLACK)."""
-    return first_id_dated_from(
-        Visit,
-        date_field="checkin_date",
-        moment=local_day_start(day) - ID_ORDER_SLACK,
-        only_if_narrow=only_if_narrow,
-    )
-
-
 def daily_totals_query(*, since: date, until: date):
     """(local date, visits) rows for since..until inclusive."""
     return (
-        visits_between(
-            start=since, end=until + timedelta(days=1), id_from=first_visit_id_from(since)
-        )
+        visits_between(start=since, end=until + timedelta(days=1))
         .annotate(day=TruncDate("checkin_date"))
         .values("day")
         .annotate(total=Count("visitor_id"))
@@ -93,7 +80,7 @@ def top_visitors(*, since: date, until: date, limit: int = 10) -> list[TopVisito
         else TopVisitor(None, name, institution, total)
         for member, name, institution, total in candidates
     ]
-    visitors.sort(key=_rank)
+    visitors.sort(key=rank_visitor)
     return visitors[:limit]
 
 
@@ -105,9 +92,9 @@ def visitor_totals_queries(*, since: date, until: date):
     for guests: reading a million rows one by one through it is three times slower than the
     scan.
     """
-    visits = visits_between(
-        start=since, end=until + timedelta(days=1), id_from=first_visit_id_from(since)
-    ).annotate(member_or_blank=Coalesce("member_id", Value("")))
+    visits = visits_between(start=since, end=until + timedelta(days=1)).annotate(
+        member_or_blank=Coalesce("member_id", Value(""))
+    )
     no_member_id = Q(member_or_blank="")
     members = (
         visits.exclude(no_member_id)
@@ -141,7 +128,8 @@ def _latest_member_details(
     return {member: (name, institution) for member, name, institution in rows}
 
 
-def _rank(visitor: TopVisitor) -> tuple:
+def rank_visitor(visitor: TopVisitor) -> tuple:
+    """Ties: total, then name (None last), then member id (guests last), then institution."""
     name = visitor.member_name
     return (
         -visitor.total,
@@ -154,31 +142,27 @@ def _rank(visitor: TopVisitor) -> tuple:
 
 
 def visits_today_exact(*, today: date) -> tuple[int, int | None, int | None]:
-    """(count, first id considered, highest id) of visits dated `today`, exactly.
+    """(count, lowest id, highest id) of visits dated `today`, by a scan of the table.
 
-    No scan of history: the primary key bounds the count to the rows from a little before
-    today (ID_ORDER_SLACK) on, and the highest id is read first so the next delta count
-    starts exactly where this one stopped.
+    The highest id is read first and bounds the count, so a delta count from it on neither
+    misses nor repeats a row inserted meanwhile.
     """
     last_id = Visit.objects.aggregate(last=Max("visitor_id"))["last"]
     if last_id is None:
         return 0, None, None
-    first_id = first_visit_id_from(today, only_if_narrow=False)
-    count = (
-        visits_between(start=today, end=today + timedelta(days=1), id_from=first_id)
+    row = (
+        visits_between(start=today, end=today + timedelta(days=1))
         .filter(visitor_id__lte=last_id)
-        .count()
+        .aggregate(count=Count("visitor_id"), first=Min("visitor_id"))
     )
-    return count, first_id, last_id
+    return row["count"], row["first"], last_id
 
 
 def visits_today_after(*, today: date, after_id: int) -> tuple[int, int]:
     """(visits dated `today` with visitor_id > after_id, highest id seen): a primary-key range.
 
-    Rows that arrive with an id above `after_id` but dated another day (a late manual entry
-    for yesterday) are read but not counted; a row dated today that lands below `after_id`
-    cannot happen with auto-increment ids, and one dated today far out of id order is
-    corrected by the periodic exact recount.
+    Rows above `after_id` dated another day (a late manual entry for yesterday) are read but
+    not counted.
     """
     start, end = local_day_start(today), local_day_start(today + timedelta(days=1))
     row = Visit.objects.filter(visitor_id__gt=after_id).aggregate(

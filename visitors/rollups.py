@@ -1,0 +1,189 @@
+"""visitor_count folded into visits per day and visits per visitor (metrics_cache.rollups)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.db import transaction
+from django.db.models import BooleanField, ExpressionWrapper, Q, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from config.library import at_or_above_cutoff
+from metrics_cache import rollups
+from metrics_cache.models import RollupState
+from metrics_cache.rollups import CollationKey, key_digest, placement
+from visitors.models import Visit, VisitDay, VisitorTally
+from visitors.selectors import TopVisitor, local_day_start, rank_visitor
+
+SOURCE_NAME = "visits"
+
+
+def _rows():
+    return (
+        Visit.objects.annotate(member_or_blank=Coalesce("member_id", Value("")))
+        .annotate(
+            # Compared by the library database, so '' and NULL (and ' ') are guests there too.
+            guest=ExpressionWrapper(Q(member_or_blank=""), output_field=BooleanField()),
+            member_key=CollationKey("member_id"),
+            name_key=CollationKey("member_name"),
+            institution_key=CollationKey("institution"),
+        )
+        .values_list(
+            "visitor_id",
+            "checkin_date",
+            "member_id",
+            "member_name",
+            "institution",
+            "guest",
+            "member_key",
+            "name_key",
+            "institution_key",
+        )
+    )
+
+
+def visitor_key(guest: bool, member_key: str | None, name_key: str, institution_key: str | None):
+    if guest:
+        return "g:" + key_digest(name_key, institution_key)
+    return "m:" + key_digest(member_key)
+
+
+def _fold(generation: int, chunk: list[tuple], today: date) -> None:
+    days: dict[date, list[int]] = {}
+    # slot -> [total, (checkin, id) of the latest visit, member_id, name, institution]
+    latest: dict[tuple, list] = {}
+    for vid, checkin, member_id, name, institution, guest, mkey, nkey, ikey in chunk:
+        day = timezone.localtime(checkin).date()
+        counted = days.get(day)
+        if counted is None:
+            days[day] = [1, vid, vid]
+        else:
+            counted[0] += 1
+            counted[1], counted[2] = min(counted[1], vid), max(counted[2], vid)
+        slot = (*placement(day, today), visitor_key(guest, mkey, nkey, ikey))
+        seen = latest.get(slot)
+        details = [(checkin, vid), None if guest else member_id, name, institution]
+        if seen is None:
+            latest[slot] = [1, *details]
+        else:
+            seen[0] += 1
+            if details[0] > seen[1]:
+                seen[1:] = details
+    tallies = {
+        (grain, bucket, key): VisitorTally(
+            generation=generation,
+            grain=grain,
+            bucket=bucket,
+            key=key,
+            member_id=member_id,
+            member_name=name,
+            institution=institution,
+            last_checkin=last[0],
+            last_visitor_id=last[1],
+            total=total,
+        )
+        for (grain, bucket, key), (total, last, member_id, name, institution) in latest.items()
+    }
+    rollups.add_days(VisitDay, generation, days)
+    rollups.upsert_tallies(VisitorTally, generation, tallies, merge_visitor)
+
+
+def merge_visitor(into: VisitorTally, other: VisitorTally) -> None:
+    """Adds `other`'s visits; the details are those of the later visit of the two."""
+    into.total += other.total
+    if (other.last_checkin, other.last_visitor_id) > (into.last_checkin, into.last_visitor_id):
+        into.member_id, into.member_name = other.member_id, other.member_name
+        into.institution = other.institution
+        into.last_checkin, into.last_visitor_id = other.last_checkin, other.last_visitor_id
+
+
+def _drop(generation: int) -> None:
+    VisitDay.objects.filter(generation=generation).delete()
+    VisitorTally.objects.filter(generation=generation).delete()
+
+
+def _compact(generation: int, today: date) -> None:
+    rollups.compact_tallies(VisitorTally, generation, today, merge_visitor)
+
+
+SOURCE = rollups.Source(SOURCE_NAME, Visit, _rows, _fold, _drop, _compact)
+
+
+# --- reading the rollups ----------------------------------------------------------------------
+def _generation() -> int:
+    state = rollups.live_state(SOURCE_NAME)
+    if state is None:
+        raise LookupError("the visit rollups are not built")
+    return state.generation
+
+
+def daily_visit_totals(*, since: date, until: date) -> dict[date, int]:
+    """{local date: visits} for since..until inclusive; days without visits are absent."""
+    rows = VisitDay.objects.filter(generation=_generation(), day__gte=since, day__lte=until)
+    return {day: total for day, total in rows.values_list("day", "total") if total}
+
+
+def top_visitors(*, since: date, until: date, limit: int = 10) -> list[TopVisitor]:
+    """As visitors.selectors.top_visitors, from the rollups."""
+    if since > until:
+        return []
+    tallies = VisitorTally.objects.filter(
+        Q(generation=_generation()) & rollups.in_period(since, until)
+    )
+    totals = list(
+        tallies.values("key").annotate(sum=Sum("total")).order_by().values_list("key", "sum")
+    )
+    candidates = dict(at_or_above_cutoff(totals, total=lambda row: row[1], limit=limit))
+    latest: dict[str, VisitorTally] = {}
+    for batch in rollups.grouped(candidates):
+        for row in tallies.filter(key__in=batch).order_by("last_checkin", "last_visitor_id"):
+            latest[row.key] = row
+    visitors = [
+        TopVisitor(row.member_id, row.member_name, row.institution, candidates[key])
+        for key, row in latest.items()
+    ]
+    visitors.sort(key=rank_visitor)
+    return visitors[:limit]
+
+
+def visits_on(day: date) -> int:
+    row = VisitDay.objects.filter(generation=_generation(), day=day).first()
+    return row.total if row else 0
+
+
+def visits_dated_between_ids(*, after_id: int, upto_id: int, day: date) -> int:
+    """Visits dated `day` with after_id < visitor_id <= upto_id (rows not folded yet)."""
+    start, end = local_day_start(day), local_day_start(day + timedelta(days=1))
+    return Visit.objects.filter(
+        visitor_id__gt=after_id,
+        visitor_id__lte=upto_id,
+        checkin_date__gte=start,
+        checkin_date__lt=end,
+    ).count()
+
+
+def recount_day(state: RollupState, day: date) -> tuple[int, int] | None:
+    """Recounts `day` in SLiMS over the id range of its folded rows and stores the truth
+    (rows deleted or re-dated since they were folded). (before, after), or None if a fold
+    moved the watermark meanwhile (the caller tries again later)."""
+    row = VisitDay.objects.filter(generation=state.generation, day=day).first()
+    if row is None:
+        return (0, 0)
+    watermark = state.last_id
+    start, end = local_day_start(day), local_day_start(day + timedelta(days=1))
+    exact = Visit.objects.filter(
+        visitor_id__gte=row.first_id,
+        visitor_id__lte=watermark,
+        checkin_date__gte=start,
+        checkin_date__lt=end,
+    ).count()
+    with transaction.atomic():
+        unchanged = RollupState.objects.filter(pk=state.pk, last_id=watermark).update(
+            updated_at=timezone.now()
+        )
+        if not unchanged:
+            return None
+        before = VisitDay.objects.get(pk=row.pk).total
+        VisitDay.objects.filter(pk=row.pk).update(total=exact)
+    return before, exact
