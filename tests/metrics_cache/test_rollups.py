@@ -327,7 +327,7 @@ def test_the_exact_recount_repairs_todays_count_after_a_deletion(library, caplog
         assert "2 -> 1" in caplog.text
 
 
-def test_health_shows_a_first_build_in_progress(library, small_chunks, admin_user):
+def test_health_shows_a_first_build_in_progress(library, small_chunks):
     with at(2026, 11, 25, 10, 0):
         a_library(library)
         rollups.fold(
