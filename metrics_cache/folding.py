@@ -90,6 +90,9 @@ def verify(name: str, *, pause_seconds: float = BUILD_PAUSE_SECONDS) -> RollupVe
     live = rollups.live_state(name)
     if live is None or live.built_at is None:
         raise RuntimeError(f"the {name} rollups are still being built; nothing to verify yet")
+    for abandoned in RollupState.objects.filter(source=name, live=False):
+        source.drop(abandoned.generation)  # a verification killed mid-way (a worker restart)
+        abandoned.delete()
     record = RollupVerification.objects.create(source=name, started_at=timezone.now())
     shadow = rollups.start_generation(name, highest_id=rollups.highest_id(source), live=False)
     try:

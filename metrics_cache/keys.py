@@ -36,6 +36,8 @@ def summary_ttl_seconds() -> int:
     return settings.SUMMARY_TTL_SECONDS
 
 
+# A drift verification (metrics_cache.folding.verify) is stopped after this long.
+ROLLUP_VERIFY_TIME_LIMIT_SECONDS = 3 * 3600
 # Between two steps of a rollups' first build.
 ROLLUP_BUILD_STEP_PAUSE_SECONDS = 1
 

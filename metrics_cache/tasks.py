@@ -111,7 +111,13 @@ def fold_rollups() -> str:
     return "built"
 
 
-@shared_task(name="metrics_cache.verify_rollups", **TASK_LIMITS)
+@shared_task(
+    name="metrics_cache.verify_rollups",
+    ignore_result=True,
+    # A whole-table recomputation in gentle chunks: hours on the largest libraries, off-hours.
+    soft_time_limit=keys.ROLLUP_VERIFY_TIME_LIMIT_SECONDS - 60,
+    time_limit=keys.ROLLUP_VERIFY_TIME_LIMIT_SECONDS,
+)
 def verify_rollups() -> None:
     """The weekly drift check: each source recomputed side by side and swapped in."""
     for source in folding.SOURCES:

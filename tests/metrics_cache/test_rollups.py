@@ -362,3 +362,19 @@ def test_a_copy_moved_to_another_title_counts_for_its_new_title(library):
         )
         assert [(b.title, b.total) for b in top] == [("Bumi Manusia", 4)]
         assert_rollups_match_a_full_recount(date(2026, 11, 25))
+
+
+def test_a_verification_killed_midway_leaves_nothing_behind_the_next_one(library, small_chunks):
+    with at(2026, 11, 25, 10, 0):
+        a_library(library)
+        build()
+        source = visit_rollups.SOURCE
+        abandoned = rollups.start_generation("visits", highest_id=7, live=False)
+        rollups.fold(source, abandoned, budget_seconds=0)
+        assert VisitDay.objects.filter(generation=abandoned.generation).exists()
+        folding.verify("visits")
+        assert list(RollupState.objects.filter(source="visits").values_list("live", flat=True)) == [
+            True
+        ]
+        assert sum(VisitDay.objects.values_list("total", flat=True)) == 7
+        assert_rollups_match_a_full_recount(date(2026, 11, 25))
