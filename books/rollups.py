@@ -28,18 +28,18 @@ def _rows():
                   "member_key")  # fmt: skip
 
 
+TALLIES = rollups.TallyTable(LoanTally, ("total", "last_loan_id", "code"), order=1)
+
+
 def _fold(generation: int, chunk: list[tuple], today: date) -> None:
     days: dict[date, list[int]] = {}
-    latest: dict[tuple, list] = {}  # slot -> [total, last loan id, code]
+    tallies: dict[tuple, list] = {}  # slot -> TALLIES.columns
 
-    def add(slot: tuple, loan_id: int, code: str) -> None:
-        seen = latest.get(slot)
-        if seen is None:
-            latest[slot] = [1, loan_id, code]
+    def add(slot: tuple, loan: list) -> None:
+        if slot in tallies:
+            TALLIES.merge(tallies[slot], loan)
         else:
-            seen[0] += 1
-            if loan_id > seen[1]:
-                seen[1:] = loan_id, code
+            tallies[slot] = loan
 
     for loan_id, loan_date, item_code, member_id, has_member, ikey, mkey in chunk:
         counted = days.get(loan_date)
@@ -50,29 +50,11 @@ def _fold(generation: int, chunk: list[tuple], today: date) -> None:
             counted[1], counted[2] = min(counted[1], loan_id), max(counted[2], loan_id)
         grain, bucket = placement(loan_date, today)
         if item_code is not None:
-            add((grain, bucket, ITEM + key_digest(ikey)), loan_id, item_code)
+            add((grain, bucket, ITEM + key_digest(ikey)), [1, loan_id, item_code])
         if has_member:
-            add((grain, bucket, BORROWER + key_digest(mkey)), loan_id, member_id)
-    tallies = {
-        slot: LoanTally(
-            generation=generation,
-            grain=slot[0],
-            bucket=slot[1],
-            key=slot[2],
-            code=code,
-            last_loan_id=last_id,
-            total=total,
-        )
-        for slot, (total, last_id, code) in latest.items()
-    }
+            add((grain, bucket, BORROWER + key_digest(mkey)), [1, loan_id, member_id])
     rollups.add_days(LoanDay, generation, days)
-    rollups.upsert_tallies(LoanTally, generation, tallies, merge_loans)
-
-
-def merge_loans(into: LoanTally, other: LoanTally) -> None:
-    into.total += other.total
-    if other.last_loan_id > into.last_loan_id:
-        into.code, into.last_loan_id = other.code, other.last_loan_id
+    rollups.upsert_tallies(TALLIES, generation, tallies)
 
 
 def _drop(generation: int) -> None:
@@ -81,7 +63,7 @@ def _drop(generation: int) -> None:
 
 
 def _compact(generation: int, today: date) -> None:
-    rollups.compact_tallies(LoanTally, generation, today, merge_loans)
+    rollups.compact_tallies(TALLIES, generation, today)
 
 
 SOURCE = rollups.Source(SOURCE_NAME, Loan, _rows, _fold, _drop, _compact)

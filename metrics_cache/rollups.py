@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db import models, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import Max, Q
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from config.library import library_fingerprint
@@ -39,6 +40,9 @@ GRAIN_DAY, GRAIN_MONTH, GRAIN_YEAR = "D", "M", "Y"
 CHUNK_TARGET_SECONDS = 0.05
 CHUNK_FIRST_ROWS = 5_000
 CHUNK_MIN_ROWS, CHUNK_MAX_ROWS = 500, 100_000
+# Rows folded (and written to the rollups) together: many chunks' worth, so a visitor who comes
+# back within the batch costs one rollup write, not one per visit.
+FOLD_BATCH_ROWS = 50_000
 # Between two chunks of a first build or a verification: SLiMS's own writes get the table.
 BUILD_PAUSE_SECONDS = 0.02
 # Key lists per statement when reading existing rollup rows (SQLite's variable limit).
@@ -196,30 +200,42 @@ def fold(
     upto: int | None = None,
     sizer: ChunkSizer | None = None,
 ) -> FoldResult:
-    """Folds rows above the watermark in short chunks until caught up or out of time."""
+    """Folds rows above the watermark until caught up or out of time: short chunks are read
+    (each one statement on SLiMS) and folded together in batches of up to FOLD_BATCH_ROWS, so a
+    visitor seen many times in a batch is written once."""
     sizer = sizer or ChunkSizer()
     result = FoldResult()
     deadline = time.monotonic() + budget_seconds
     today = timezone.localdate()
     while True:
-        started = time.perf_counter()
-        chunk = read_chunk(source, after=state.last_id, limit=sizer.rows, upto=upto)
-        elapsed = time.perf_counter() - started
-        result.statements_ms.append(round(elapsed * 1000, 2))
-        result.longest_statement_ms = max(result.longest_statement_ms, elapsed * 1000)
-        if not chunk:
+        batch: list[tuple] = []
+        after, exhausted = state.last_id, False
+        while True:
+            started = time.perf_counter()
+            chunk = read_chunk(source, after=after, limit=sizer.rows, upto=upto)
+            elapsed = time.perf_counter() - started
+            result.statements_ms.append(round(elapsed * 1000, 2))
+            result.longest_statement_ms = max(result.longest_statement_ms, elapsed * 1000)
+            batch += chunk
+            if len(chunk) < sizer.rows:
+                exhausted = True
+                break
+            after = chunk[-1][0]
+            sizer.update(len(chunk), elapsed)
+            if len(batch) >= FOLD_BATCH_ROWS or time.monotonic() >= deadline:
+                break
+            if pause_seconds:
+                time.sleep(pause_seconds)
+        if batch:
+            if not fold_chunk(source, state, batch, today):
+                result.raced = True
+                state.refresh_from_db()
+                break
+            result.rows += len(batch)
+            result.chunks += 1
+        if exhausted:
             result.caught_up = True
             break
-        if not fold_chunk(source, state, chunk, today):
-            result.raced = True
-            state.refresh_from_db()
-            break
-        result.rows += len(chunk)
-        result.chunks += 1
-        if len(chunk) < sizer.rows:
-            result.caught_up = True
-            break
-        sizer.update(len(chunk), elapsed)
         if time.monotonic() >= deadline:
             break
         if pause_seconds:
@@ -283,73 +299,115 @@ def grouped(keys: Iterable, size: int = KEYS_PER_STATEMENT) -> Iterable[list]:
 
 
 # --- rollup rows shared by every source -----------------------------------------------------
+# Rollup rows are written with one INSERT ... ON CONFLICT UPDATE per batch, from plain tuples:
+# model instances and the ORM's per-value preparation cost ten times the fold itself
+# (profiled: BENCHMARKS.md).
+SLOT = ("generation", "grain", "bucket", "key")
+
+
+@dataclass(frozen=True)
+class TallyTable:
+    """A tally model: its value columns (total first, then `order` columns that tell which
+    row is the latest, then the latest row's details) and how two of its rows merge."""
+
+    model: type[models.Model]
+    columns: tuple[str, ...]
+    order: int
+
+    def merge(self, into: list, other: list) -> None:
+        """Adds `other`'s total into `into`; the details become the later row's."""
+        into[0] += other[0]
+        if other[1 : 1 + self.order] > into[1 : 1 + self.order]:
+            into[1:] = other[1:]
+
+
+def write_rows(model, columns: tuple[str, ...], unique: tuple[str, ...], rows: list[tuple]):
+    """Inserts `rows`, replacing the value columns of rows that exist under `unique`."""
+    if not rows:
+        return
+    connection = connections[router.db_for_write(model)]
+    fields = [model._meta.get_field(name) for name in columns]
+    adapt = [_adapter(field, connection) for field in fields]
+    quote = connection.ops.quote_name
+    suffix = connection.ops.on_conflict_suffix_sql(
+        fields,
+        OnConflict.UPDATE,
+        [f.column for f in fields if f.name not in unique],
+        [model._meta.get_field(name).column for name in unique],
+    )
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} "
+        f"({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) {suffix}"
+    )
+    params = [tuple(a(v) if a else v for a, v in zip(adapt, row, strict=True)) for row in rows]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def _adapter(field, connection):
+    if isinstance(field, models.DateTimeField):
+        return connection.ops.adapt_datetimefield_value
+    if isinstance(field, models.DateField):
+        return connection.ops.adapt_datefield_value
+    return None
+
+
 def add_days(model, generation: int, days: dict[date, list[int]]) -> None:
     """Adds per-day counts ([total, first id, last id]) to a VisitDay/LoanDay generation."""
-    existing = {}
     for batch in grouped(days):
-        existing.update(
-            (row.day, row) for row in model.objects.filter(generation=generation, day__in=batch)
-        )
-    rows = []
-    for day, (total, first_id, last_id) in days.items():
-        row = existing.get(day)
-        if row is None:
-            row = model(generation=generation, day=day, total=0, first_id=first_id, last_id=0)
-        row.total += total
-        row.first_id, row.last_id = min(row.first_id, first_id), max(row.last_id, last_id)
-        rows.append(row)
-    model.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["generation", "day"],
-        update_fields=["total", "first_id", "last_id"],
+        stored = model.objects.filter(generation=generation, day__in=batch)
+        for day, total, first_id, last_id in stored.values_list(
+            "day", "total", "first_id", "last_id"
+        ):
+            new = days[day]
+            new[0] += total
+            new[1], new[2] = min(new[1], first_id), max(new[2], last_id)
+    write_rows(
+        model,
+        ("generation", "day", "total", "first_id", "last_id"),
+        ("generation", "day"),
+        [(generation, day, *values) for day, values in days.items()],
     )
 
 
-def upsert_tallies(model, generation: int, tallies: dict[tuple, object], merge) -> None:
-    """Merges new tally rows ({(grain, bucket, key): row}) into the stored ones."""
+def upsert_tallies(table: TallyTable, generation: int, tallies: dict[tuple, list]) -> None:
+    """Merges new tallies ({(grain, bucket, key): [values]}) into the stored ones."""
     by_bucket: dict[tuple, list[str]] = {}
     for grain, bucket, key in tallies:
         by_bucket.setdefault((grain, bucket), []).append(key)
     for (grain, bucket), keys in by_bucket.items():
         for batch in grouped(keys):
-            stored = model.objects.filter(
+            stored = table.model.objects.filter(
                 generation=generation, grain=grain, bucket=bucket, key__in=batch
-            )
-            for row in stored:
-                new = tallies[(grain, bucket, row.key)]
-                merge(row, new)
-                # Written back through the unique key's conflict clause, not the primary key.
-                row.pk, row._state.adding = None, True
-                tallies[(grain, bucket, row.key)] = row
-    fields = [f.attname for f in model._meta.concrete_fields if not f.primary_key]
-    model.objects.bulk_create(
-        list(tallies.values()),
-        update_conflicts=True,
-        unique_fields=["generation", "grain", "bucket", "key"],
-        update_fields=[f for f in fields if f not in ("generation", "grain", "bucket", "key")],
-        batch_size=1000,
+            ).values_list("key", *table.columns)
+            for key, *values in stored:
+                new = tallies[(grain, bucket, key)]
+                table.merge(values, new)
+                tallies[(grain, bucket, key)] = values
+    write_rows(
+        table.model,
+        (*SLOT, *table.columns),
+        SLOT,
+        [(generation, *slot, *values) for slot, values in tallies.items()],
     )
 
 
-def compact_tallies(model, generation: int, today: date, merge) -> int:
+def compact_tallies(table: TallyTable, generation: int, today: date) -> int:
     """Moves day buckets of ended months and month buckets of ended years down a grain."""
     ended = Q(grain=GRAIN_DAY, bucket__lt=today.replace(day=1)) | Q(
         grain=GRAIN_MONTH, bucket__lt=date(today.year, 1, 1)
     )
-    moving = list(model.objects.filter(Q(generation=generation) & ended))
-    if not moving:
-        return 0
-    merged: dict[tuple, object] = {}
-    for row in moving:
-        grain, bucket = placement(row.bucket, today)
-        slot = (grain, bucket, row.key)
-        row.pk, row._state.adding = None, True
-        row.grain, row.bucket = grain, bucket
+    moving = table.model.objects.filter(Q(generation=generation) & ended)
+    merged: dict[tuple, list] = {}
+    for bucket, key, *values in moving.values_list("bucket", "key", *table.columns):
+        slot = (*placement(bucket, today), key)
         if slot in merged:
-            merge(merged[slot], row)
+            table.merge(merged[slot], values)
         else:
-            merged[slot] = row
-    model.objects.filter(Q(generation=generation) & ended).delete()
-    upsert_tallies(model, generation, merged, merge)
-    return len(moving)
+            merged[slot] = values
+    if not merged:
+        return 0
+    moving.delete()
+    upsert_tallies(table, generation, merged)
+    return len(merged)

@@ -49,12 +49,19 @@ def visitor_key(guest: bool, member_key: str | None, name_key: str, institution_
     return "m:" + key_digest(member_key)
 
 
+TALLIES = rollups.TallyTable(
+    VisitorTally,
+    ("total", "last_checkin", "last_visitor_id", "member_id", "member_name", "institution"),
+    order=2,  # the latest visit: by checkin_date, then visitor_id
+)
+
+
 def _fold(generation: int, chunk: list[tuple], today: date) -> None:
     days: dict[date, list[int]] = {}
-    # slot -> [total, (checkin, id) of the latest visit, member_id, name, institution]
-    latest: dict[tuple, list] = {}
+    tallies: dict[tuple, list] = {}  # slot -> TALLIES.columns
+    zone = timezone.get_current_timezone()  # the library's: LIBRARY_TIME_ZONE
     for vid, checkin, member_id, name, institution, guest, mkey, nkey, ikey in chunk:
-        day = timezone.localtime(checkin).date()
+        day = checkin.astimezone(zone).date()
         counted = days.get(day)
         if counted is None:
             days[day] = [1, vid, vid]
@@ -62,40 +69,13 @@ def _fold(generation: int, chunk: list[tuple], today: date) -> None:
             counted[0] += 1
             counted[1], counted[2] = min(counted[1], vid), max(counted[2], vid)
         slot = (*placement(day, today), visitor_key(guest, mkey, nkey, ikey))
-        seen = latest.get(slot)
-        details = [(checkin, vid), None if guest else member_id, name, institution]
-        if seen is None:
-            latest[slot] = [1, *details]
+        visit = [1, checkin, vid, None if guest else member_id, name, institution]
+        if slot in tallies:
+            TALLIES.merge(tallies[slot], visit)
         else:
-            seen[0] += 1
-            if details[0] > seen[1]:
-                seen[1:] = details
-    tallies = {
-        (grain, bucket, key): VisitorTally(
-            generation=generation,
-            grain=grain,
-            bucket=bucket,
-            key=key,
-            member_id=member_id,
-            member_name=name,
-            institution=institution,
-            last_checkin=last[0],
-            last_visitor_id=last[1],
-            total=total,
-        )
-        for (grain, bucket, key), (total, last, member_id, name, institution) in latest.items()
-    }
+            tallies[slot] = visit
     rollups.add_days(VisitDay, generation, days)
-    rollups.upsert_tallies(VisitorTally, generation, tallies, merge_visitor)
-
-
-def merge_visitor(into: VisitorTally, other: VisitorTally) -> None:
-    """Adds `other`'s visits; the details are those of the later visit of the two."""
-    into.total += other.total
-    if (other.last_checkin, other.last_visitor_id) > (into.last_checkin, into.last_visitor_id):
-        into.member_id, into.member_name = other.member_id, other.member_name
-        into.institution = other.institution
-        into.last_checkin, into.last_visitor_id = other.last_checkin, other.last_visitor_id
+    rollups.upsert_tallies(TALLIES, generation, tallies)
 
 
 def _drop(generation: int) -> None:
@@ -104,7 +84,7 @@ def _drop(generation: int) -> None:
 
 
 def _compact(generation: int, today: date) -> None:
-    rollups.compact_tallies(VisitorTally, generation, today, merge_visitor)
+    rollups.compact_tallies(TALLIES, generation, today)
 
 
 SOURCE = rollups.Source(SOURCE_NAME, Visit, _rows, _fold, _drop, _compact)

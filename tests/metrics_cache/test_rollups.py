@@ -60,9 +60,11 @@ def build() -> None:
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    """Chunks of a few rows, so a handful of rows spans many chunks."""
+    """Chunks of a few rows and batches of two chunks, so a handful of rows spans many."""
+    monkeypatch.setattr(rollups, "FOLD_BATCH_ROWS", 6)
     monkeypatch.setattr(rollups, "CHUNK_FIRST_ROWS", 3)
     monkeypatch.setattr(rollups, "CHUNK_MIN_ROWS", 3)
+    monkeypatch.setattr(rollups, "CHUNK_MAX_ROWS", 3)
     monkeypatch.setattr(rollups, "BUILD_PAUSE_SECONDS", 0)
     monkeypatch.setattr(folding, "BUILD_PAUSE_SECONDS", 0)
 
@@ -160,18 +162,18 @@ def test_a_build_that_crashes_resumes_where_it_stopped(library, small_chunks, mo
         original = visit_rollups.SOURCE.fold
         calls = []
 
-        def crash_on_second_chunk(generation, chunk, day):
+        def crash_on_second_batch(generation, chunk, day):
             calls.append(len(chunk))
             if len(calls) == 2:
                 raise RuntimeError("worker killed")
             original(generation, chunk, day)
 
-        monkeypatch.setattr(visit_rollups.SOURCE, "fold", crash_on_second_chunk)
+        monkeypatch.setattr(visit_rollups.SOURCE, "fold", crash_on_second_batch)
         with pytest.raises(RuntimeError):
             build()
         state = RollupState.objects.get(source="visits", live=True)
-        assert state.last_id == 3 and state.built_at is None  # only the first chunk landed
-        assert sum(VisitDay.objects.values_list("total", flat=True)) == 3
+        assert state.last_id == 6 and state.built_at is None  # only the first batch landed
+        assert sum(VisitDay.objects.values_list("total", flat=True)) == 6
         monkeypatch.setattr(visit_rollups.SOURCE, "fold", original)
         build()
         state.refresh_from_db()
