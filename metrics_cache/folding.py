@@ -49,13 +49,15 @@ def build_step(*, budget_seconds: float = BUILD_STEP_SECONDS) -> bool:
     return built
 
 
-def catch_up(name: str, *, budget_seconds: float = CATCH_UP_SECONDS) -> FoldResult | None:
+def catch_up(name: str, *, budget_seconds: float | None = None) -> FoldResult | None:
     """Folds every row above the watermark and compacts ended months, when the first build is
     over; None (nothing read) while it is not."""
     source = SOURCES[name]
     state = rollups.live_state(name)
     if state is None or state.built_at is None:
         return None
+    if budget_seconds is None:
+        budget_seconds = CATCH_UP_SECONDS
     result = rollups.fold(
         source, state, budget_seconds=budget_seconds, pause_seconds=BUILD_PAUSE_SECONDS
     )

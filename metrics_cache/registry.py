@@ -29,9 +29,11 @@ class RunContext:
         self._titles_of_items: dict[str, int] | None = None
 
     def from_rollups(self, source: str) -> bool:
-        """Catches `source` up (once per run); True if its rollups can answer."""
+        """Catches `source` up (once per run); True if its rollups can answer (built, and
+        every row folded: after a huge import not yet folded, the run scans instead)."""
         if source not in self._ready:
-            self._ready[source] = folding.catch_up(source) is not None
+            result = folding.catch_up(source)
+            self._ready[source] = result is not None and result.caught_up
         return self._ready[source]
 
     def daily_visits(self, since: date) -> dict[date, int]:

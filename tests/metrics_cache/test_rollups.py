@@ -380,3 +380,18 @@ def test_a_verification_killed_midway_leaves_nothing_behind_the_next_one(library
         ]
         assert sum(VisitDay.objects.values_list("total", flat=True)) == 7
         assert_rollups_match_a_full_recount(date(2026, 11, 25))
+
+
+def test_a_nightly_run_that_cannot_fold_everything_in_time_scans_instead(
+    library, small_chunks, monkeypatch
+):
+    with at(2026, 11, 25, 10, 0):
+        a_library(library)
+        build()
+    for n in range(20):
+        library.visit(f"2026-11-{10 + n % 10} 10:00:00", name=f"Tamu {n}")
+    monkeypatch.setattr(folding, "CATCH_UP_SECONDS", 0)
+    with at(2026, 11, 26, 0, 5):
+        ctx = RunContext(date(2026, 11, 26))
+        assert not ctx.from_rollups("visits")
+        assert every_metric(ctx) == every_metric(ScanContext(date(2026, 11, 26)))
