@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
-from django.db.models import BooleanField, ExpressionWrapper, Q, Sum
+from django.db.models import BooleanField, ExpressionWrapper, Q
 
 from books.models import Biblio, Item, Loan, LoanDay, LoanTally, Member
 from books.selectors import TopBook, TopBorrower, rank_book, rank_borrower
-from config.library import at_or_above_cutoff
 from metrics_cache import rollups
-from metrics_cache.rollups import CollationKey, key_digest, placement
+from metrics_cache.rollups import ALL_TIME_BUCKET, GRAIN_ALL, CollationKey, key_digest, placement
 
 SOURCE_NAME = "loans"
 ITEM, BORROWER = "i:", "b:"
@@ -22,9 +22,10 @@ def _rows():
     return Loan.objects.annotate(
         # Compared by the library database: NULL, '' (and ' ') are "no member" there too.
         has_member=ExpressionWrapper(Q(member_id__gt=""), output_field=BooleanField()),
-        item_key=CollationKey("item_id"),
         member_key=CollationKey("member_id"),
-    ).values_list("loan_id", "loan_date", "item_id", "member_id", "has_member", "item_key",
+        # The copy as SLiMS joins it (item_code, by the library's collation): a loan whose
+        # copy does not exist when it is folded never counts for a title.
+    ).values_list("loan_id", "loan_date", "item__item_id", "member_id", "has_member",
                   "member_key")  # fmt: skip
 
 
@@ -41,7 +42,7 @@ def _fold(generation: int, chunk: list[tuple], today: date) -> None:
         else:
             tallies[slot] = loan
 
-    for loan_id, loan_date, item_code, member_id, has_member, ikey, mkey in chunk:
+    for loan_id, loan_date, item_pk, member_id, has_member, mkey in chunk:
         counted = days.get(loan_date)
         if counted is None:
             days[loan_date] = [1, loan_id, loan_id]
@@ -49,8 +50,10 @@ def _fold(generation: int, chunk: list[tuple], today: date) -> None:
             counted[0] += 1
             counted[1], counted[2] = min(counted[1], loan_id), max(counted[2], loan_id)
         grain, bucket = placement(loan_date, today)
-        if item_code is not None:
-            add((grain, bucket, ITEM + key_digest(ikey)), [1, loan_id, item_code])
+        if item_pk is not None:
+            item = ITEM + str(item_pk)
+            add((grain, bucket, item), [1, loan_id, str(item_pk)])
+            add((GRAIN_ALL, ALL_TIME_BUCKET, item), [1, loan_id, str(item_pk)])
         if has_member:
             add((grain, bucket, BORROWER + key_digest(mkey)), [1, loan_id, member_id])
     rollups.add_days(LoanDay, generation, days)
@@ -70,16 +73,11 @@ SOURCE = rollups.Source(SOURCE_NAME, Loan, _rows, _fold, _drop, _compact)
 
 
 # --- reading the rollups ----------------------------------------------------------------------
-def _totals(kind: str, since: date | None, until: date) -> dict[str, int]:
+def _tallies(kind: str):
     state = rollups.live_state(SOURCE_NAME)
     if state is None:
         raise LookupError("the loan rollups are not built")
-    tallies = LoanTally.objects.filter(
-        Q(generation=state.generation, key__startswith=kind) & rollups.in_period(since, until)
-    )
-    return dict(
-        tallies.values("key").annotate(sum=Sum("total")).order_by().values_list("key", "sum")
-    )
+    return LoanTally.objects.filter(generation=state.generation, key__startswith=kind)
 
 
 def _latest_codes(kind: str, keys) -> dict[str, str]:
@@ -95,34 +93,35 @@ def _latest_codes(kind: str, keys) -> dict[str, str]:
     return codes
 
 
-def item_titles() -> dict[str, int]:
-    """{item key: biblio_id} for every copy, read from SLiMS's item table in short chunks."""
-    items = Item.objects.annotate(key=CollationKey("item_code")).exclude(item_code=None)
-    mapping: dict[str, int] = {}
+def item_titles() -> dict[int, int]:
+    """{item_id: biblio_id} for every copy, read from SLiMS's item table in short chunks."""
+    mapping: dict[int, int] = {}
     last_id, sizer = 0, rollups.ChunkSizer()
     while True:
+        started = time.perf_counter()
         chunk = list(
-            items.filter(item_id__gt=last_id)
+            Item.objects.filter(item_id__gt=last_id)
             .order_by("item_id")
-            .values_list("item_id", "key", "biblio_id")[: sizer.rows]
+            .values_list("item_id", "biblio_id")[: sizer.rows]
         )
-        mapping.update((ITEM + key_digest(key), biblio) for _, key, biblio in chunk if biblio)
+        mapping.update((item, biblio) for item, biblio in chunk if biblio is not None)
         if len(chunk) < sizer.rows:
             return mapping
+        sizer.update(len(chunk), time.perf_counter() - started)
         last_id = chunk[-1][0]
 
 
 def top_borrowed_books(
-    *, since: date | None, until: date, titles_of_items: dict[str, int], limit: int = 10
+    *, since: date | None, until: date, titles_of_items: dict[int, int], limit: int = 10
 ) -> list[TopBook]:
     """As books.selectors.top_borrowed_books, from the rollups; a copy or title that is gone
     takes no place."""
     if since is not None and since > until:
         return []
     per_title: dict[int, int] = {}
-    for key, total in _totals(ITEM, since, until).items():
-        biblio_id = titles_of_items.get(key)
-        if biblio_id is not None:
+    for key, total in rollups.period_totals(_tallies(ITEM), since, until):
+        biblio_id = titles_of_items.get(int(key[len(ITEM) :]))
+        if biblio_id is not None and total > 0:
             per_title[biblio_id] = per_title.get(biblio_id, 0) + total
     ranked = sorted(per_title.items(), key=lambda row: -row[1])
     books: list[TopBook] = []
@@ -148,8 +147,8 @@ def top_borrowers(*, since: date | None, until: date, limit: int = 10) -> list[T
     """As books.selectors.top_borrowers, from the rollups."""
     if since is not None and since > until:
         return []
-    totals = list(_totals(BORROWER, since, until).items())
-    candidates = dict(at_or_above_cutoff(totals, total=lambda row: row[1], limit=limit))
+    totals = rollups.period_totals(_tallies(BORROWER), since, until)
+    candidates = rollups.top_totals(totals, limit)
     codes = _latest_codes(BORROWER, candidates)
     names = dict(
         Member.objects.filter(member_id__in=list(codes.values())).values_list(

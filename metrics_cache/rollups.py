@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.db import connections, models, router, transaction
-from django.db.models import Max, Q
+from django.db.models import Case, F, Max, Q, Sum, When
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
@@ -33,6 +33,9 @@ from metrics_cache.models import RollupState
 logger = logging.getLogger(__name__)
 
 GRAIN_DAY, GRAIN_MONTH, GRAIN_YEAR = "D", "M", "Y"
+# All-time running totals (one row per key, for "all time" rankings without summing every
+# month and year of every key): a source that keeps them adds each row here as well.
+GRAIN_ALL, ALL_TIME_BUCKET = "A", date(1, 1, 1)
 
 # MyISAM holds a table's read lock for the whole statement: a chunk is sized so one read takes
 # about this long (measured on every chunk, BENCHMARKS.md), well under the 100 ms the circulation
@@ -67,6 +70,31 @@ def in_period(since: date | None, until: date) -> Q:
         days &= Q(bucket__gte=since)
         coarse &= Q(bucket__gte=since)
     return days | coarse
+
+
+def period_totals(tallies: models.QuerySet, since: date | None, until: date) -> models.QuerySet:
+    """(key, total) rows of `tallies` over since..until. All time: the running totals less
+    what is dated after `until` (only day buckets hold such rows)."""
+    if since is not None:
+        in_range = tallies.filter(in_period(since, until))
+        return (
+            in_range.values("key").annotate(sum=Sum("total")).order_by().values_list("key", "sum")
+        )
+    later = Q(grain=GRAIN_DAY, bucket__gt=until)
+    signed = Case(
+        When(later, then=-F("total")), default=F("total"), output_field=models.BigIntegerField()
+    )
+    rows = tallies.filter(Q(grain=GRAIN_ALL) | later)
+    return rows.values("key").annotate(sum=Sum(signed)).order_by().values_list("key", "sum")
+
+
+def top_totals(totals: models.QuerySet, limit: int) -> dict[str, int]:
+    """The keys that can be in a top `limit` once ties are broken (total >= the limit-th
+    total), ranked by the database rather than read whole."""
+    best = list(totals.order_by("-sum")[:limit])
+    if not best:
+        return {}
+    return dict(totals.filter(sum__gte=best[-1][1], sum__gt=0))
 
 
 def key_digest(*parts: str | None) -> str:

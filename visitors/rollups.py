@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django.db import transaction
-from django.db.models import BooleanField, ExpressionWrapper, Q, Sum, Value
+from django.db.models import BooleanField, ExpressionWrapper, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from config.library import at_or_above_cutoff
 from metrics_cache import rollups
 from metrics_cache.models import RollupState
 from metrics_cache.rollups import CollationKey, key_digest, placement
@@ -108,13 +107,9 @@ def top_visitors(*, since: date, until: date, limit: int = 10) -> list[TopVisito
     """As visitors.selectors.top_visitors, from the rollups."""
     if since > until:
         return []
-    tallies = VisitorTally.objects.filter(
-        Q(generation=_generation()) & rollups.in_period(since, until)
-    )
-    totals = list(
-        tallies.values("key").annotate(sum=Sum("total")).order_by().values_list("key", "sum")
-    )
-    candidates = dict(at_or_above_cutoff(totals, total=lambda row: row[1], limit=limit))
+    tallies = VisitorTally.objects.filter(generation=_generation())
+    candidates = rollups.top_totals(rollups.period_totals(tallies, since, until), limit)
+    tallies = tallies.filter(rollups.in_period(since, until))
     latest: dict[str, VisitorTally] = {}
     for batch in rollups.grouped(candidates):
         for row in tallies.filter(key__in=batch).order_by("last_checkin", "last_visitor_id"):
