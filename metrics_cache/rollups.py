@@ -90,11 +90,16 @@ def period_totals(tallies: models.QuerySet, since: date | None, until: date) -> 
 
 def top_totals(totals: models.QuerySet, limit: int) -> dict[str, int]:
     """The keys that can be in a top `limit` once ties are broken (total >= the limit-th
-    total), ranked by the database rather than read whole."""
-    best = list(totals.order_by("-sum")[:limit])
-    if not best:
-        return {}
-    return dict(totals.filter(sum__gte=best[-1][1], sum__gt=0))
+    total), read best first from one ranked query and no further than the cutoff."""
+    best: dict[str, int] = {}
+    cutoff = 1  # a key whose total is 0 (all its rows dated after the period) has no place
+    for key, total in totals.order_by("-sum").iterator(chunk_size=limit * 4):
+        if total < cutoff:
+            break
+        best[key] = total
+        if len(best) == limit:
+            cutoff = total
+    return best
 
 
 def key_digest(*parts: str | None) -> str:

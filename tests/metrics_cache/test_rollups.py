@@ -395,3 +395,25 @@ def test_a_nightly_run_that_cannot_fold_everything_in_time_scans_instead(
         ctx = RunContext(date(2026, 11, 26))
         assert not ctx.from_rollups("visits")
         assert every_metric(ctx) == every_metric(ScanContext(date(2026, 11, 26)))
+
+
+def test_top_lists_with_more_candidates_than_places_and_ties_at_the_cutoff(library):
+    """Twelve candidates for ten places in every list, with a tie across the tenth place."""
+    for n in range(12):
+        member = library.member(f"M{n:02d}", f"Anggota {11 - n:02d}")
+        code = library.item(library.biblio(f"Judul {11 - n:02d}"))
+        times = 3 if n < 4 else 1  # four clear leaders, then eight tied for six places
+        for k in range(times):
+            library.visit(f"2026-11-{10 + k} 10:00:00", member_id=member)
+            library.loan(code, member, f"2026-11-{10 + k}")
+    with at(2026, 11, 25, 10, 0):
+        build()
+        ctx = RunContext(date(2026, 11, 25))
+        data = every_metric(ctx)
+        assert ctx.from_rollups("visits") and ctx.from_rollups("loans")
+        assert [row["total"] for row in data["top_borrowed"]] == [3] * 4 + [1] * 6
+        # Ties broken by name: the tied "Judul 00" .. "Judul 07" keep their six first.
+        assert [row["title"] for row in data["top_borrowed"]][4:] == [
+            f"Judul {n:02d}" for n in range(6)
+        ]
+        assert data == every_metric(ScanContext(date(2026, 11, 25)))
