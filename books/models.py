@@ -118,18 +118,19 @@ class LoanDay(models.Model):
 
 
 class LoanTally(models.Model):
-    """Loans of one item (kind "i", by item_code) or by one borrower (kind "b", by member_id)
-    in one bucket (metrics_cache.rollups.placement). Titles come from SLiMS's item table when
-    a snapshot is computed, so a copy moved to another title counts for its new title."""
+    """Loans of one title (kind "t:", by the copy's biblio_id when the loan was folded) or by
+    one borrower (kind "b:", by member_id) in one bucket: a year, all time (titles), or a day
+    of the current month or later (metrics_cache.rollups). A copy moved to another title, or
+    deleted, is caught up by the weekly verification."""
 
     generation = models.PositiveIntegerField()
-    grain = models.CharField(max_length=1)  # D | M | Y
+    grain = models.CharField(max_length=1)  # D | Y | A
     bucket = models.DateField()
-    # "i:" + the item code's collation key, or "b:" + the member id's.
+    # "t:" + biblio_id, or "b:" + the member id's collation key.
     key = models.CharField(max_length=42)
-    # The code or id as written on the latest loan in the bucket.
-    code = models.CharField(max_length=20)
-    last_loan_id = models.BigIntegerField()
+    # The member id as written on the latest loan in the bucket (borrowers).
+    last_loan_id = models.BigIntegerField(null=True)
+    code = models.CharField(max_length=20, null=True)
     total = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date
 
 from django.db.models import BooleanField, ExpressionWrapper, Q
 
-from books.models import Biblio, Item, Loan, LoanDay, LoanTally, Member
+from books.models import Biblio, Loan, LoanDay, LoanTally, Member
 from books.selectors import TopBook, TopBorrower, rank_book, rank_borrower
 from metrics_cache import rollups
-from metrics_cache.rollups import ALL_TIME_BUCKET, GRAIN_ALL, CollationKey, key_digest, placement
+from metrics_cache.rollups import CollationKey, key_digest
 
 SOURCE_NAME = "loans"
-ITEM, BORROWER = "i:", "b:"
+TITLE, BORROWER = "t:", "b:"
 # Titles are looked up this many candidates at a time, best first, until the top list is full.
 TITLES_PER_STATEMENT = 100
 
@@ -23,9 +22,10 @@ def _rows():
         # Compared by the library database: NULL, '' (and ' ') are "no member" there too.
         has_member=ExpressionWrapper(Q(member_id__gt=""), output_field=BooleanField()),
         member_key=CollationKey("member_id"),
-        # The copy as SLiMS joins it (item_code, by the library's collation): a loan whose
-        # copy does not exist when it is folded never counts for a title.
-    ).values_list("loan_id", "loan_date", "item__item_id", "member_id", "has_member",
+        # The copy's title as SLiMS joins it (item_code, by the library's collation, through
+        # item's unique index): a loan whose copy does not exist when it is folded never
+        # counts for a title.
+    ).values_list("loan_id", "loan_date", "item__biblio_id", "member_id", "has_member",
                   "member_key")  # fmt: skip
 
 
@@ -35,27 +35,23 @@ TALLIES = rollups.TallyTable(LoanTally, ("total", "last_loan_id", "code"), order
 def _fold(generation: int, chunk: list[tuple], today: date) -> None:
     days: dict[date, list[int]] = {}
     tallies: dict[tuple, list] = {}  # slot -> TALLIES.columns
-
-    def add(slot: tuple, loan: list) -> None:
-        if slot in tallies:
-            TALLIES.merge(tallies[slot], loan)
-        else:
-            tallies[slot] = loan
-
-    for loan_id, loan_date, item_pk, member_id, has_member, mkey in chunk:
+    for loan_id, loan_date, biblio_id, member_id, has_member, mkey in chunk:
         counted = days.get(loan_date)
         if counted is None:
             days[loan_date] = [1, loan_id, loan_id]
         else:
             counted[0] += 1
             counted[1], counted[2] = min(counted[1], loan_id), max(counted[2], loan_id)
-        grain, bucket = placement(loan_date, today)
-        if item_pk is not None:
-            item = ITEM + str(item_pk)
-            add((grain, bucket, item), [1, loan_id, str(item_pk)])
-            add((GRAIN_ALL, ALL_TIME_BUCKET, item), [1, loan_id, str(item_pk)])
+        if biblio_id is not None:
+            rollups.add_row(
+                tallies, TALLIES, day=loan_date, today=today, key=TITLE + str(biblio_id),
+                values=[1, None, None], all_time=True,
+            )  # fmt: skip
         if has_member:
-            add((grain, bucket, BORROWER + key_digest(mkey)), [1, loan_id, member_id])
+            rollups.add_row(
+                tallies, TALLIES, day=loan_date, today=today,
+                key=BORROWER + key_digest(mkey), values=[1, loan_id, member_id],
+            )  # fmt: skip
     rollups.add_days(LoanDay, generation, days)
     rollups.upsert_tallies(TALLIES, generation, tallies)
 
@@ -80,76 +76,54 @@ def _tallies(kind: str):
     return LoanTally.objects.filter(generation=state.generation, key__startswith=kind)
 
 
-def _latest_codes(kind: str, keys) -> dict[str, str]:
-    state = rollups.live_state(SOURCE_NAME)
+def _latest_codes(keys, since: date, until: date) -> dict[str, str]:
+    """{borrower key: member_id as written on their latest loan in the period}."""
+    described = _tallies(BORROWER).filter(
+        rollups.details_in_period(since, until), last_loan_id__isnull=False
+    )
     codes: dict[str, str] = {}
     for batch in rollups.grouped(keys):
-        rows = (
-            LoanTally.objects.filter(generation=state.generation, key__in=batch)
-            .order_by("last_loan_id")
-            .values_list("key", "code")
-        )
+        rows = described.filter(key__in=batch).order_by("last_loan_id").values_list("key", "code")
         codes.update(rows)
     return codes
 
 
-def item_titles() -> dict[int, int]:
-    """{item_id: biblio_id} for every copy, read from SLiMS's item table in short chunks."""
-    mapping: dict[int, int] = {}
-    last_id, sizer = 0, rollups.ChunkSizer()
-    while True:
-        started = time.perf_counter()
-        chunk = list(
-            Item.objects.filter(item_id__gt=last_id)
-            .order_by("item_id")
-            .values_list("item_id", "biblio_id")[: sizer.rows]
-        )
-        mapping.update((item, biblio) for item, biblio in chunk if biblio is not None)
-        if len(chunk) < sizer.rows:
-            return mapping
-        sizer.update(len(chunk), time.perf_counter() - started)
-        last_id = chunk[-1][0]
-
-
-def top_borrowed_books(
-    *, since: date | None, until: date, titles_of_items: dict[int, int], limit: int = 10
-) -> list[TopBook]:
-    """As books.selectors.top_borrowed_books, from the rollups; a copy or title that is gone
-    takes no place."""
+def top_borrowed_books(*, since: date | None, until: date, limit: int = 10) -> list[TopBook]:
+    """As books.selectors.top_borrowed_books, from the rollups: titles read best first, a
+    title that is gone skipped, until no title left can reach the list."""
     if since is not None and since > until:
         return []
-    per_title: dict[int, int] = {}
-    for key, total in rollups.period_totals(_tallies(ITEM), since, until):
-        biblio_id = titles_of_items.get(int(key[len(ITEM) :]))
-        if biblio_id is not None and total > 0:
-            per_title[biblio_id] = per_title.get(biblio_id, 0) + total
-    ranked = sorted(per_title.items(), key=lambda row: -row[1])
+    ranked = rollups.period_totals(_tallies(TITLE), since, until).order_by("-sum")
     books: list[TopBook] = []
-    for start in range(0, len(ranked), TITLES_PER_STATEMENT):
-        batch = ranked[start : start + TITLES_PER_STATEMENT]
+    pending: list[tuple[int, int]] = []
+
+    def resolve() -> None:
         titles = dict(
-            Biblio.objects.filter(biblio_id__in=[b for b, _ in batch]).values_list(
+            Biblio.objects.filter(biblio_id__in=[b for b, _ in pending]).values_list(
                 "biblio_id", "title"
             )
         )
-        books += [TopBook(b, titles[b], total) for b, total in batch if titles.get(b) is not None]
-        following = start + TITLES_PER_STATEMENT
+        books.extend(TopBook(b, titles[b], t) for b, t in pending if titles.get(b) is not None)
         books.sort(key=rank_book)
-        # Full once `limit` titles exist and no title left can tie with the last of them.
-        if len(books) >= limit and (
-            following >= len(ranked) or ranked[following][1] < books[limit - 1].total
-        ):
+        pending.clear()
+
+    for key, total in ranked.iterator(chunk_size=TITLES_PER_STATEMENT):
+        if total <= 0 or (len(books) >= limit and total < books[limit - 1].total):
             break
+        pending.append((int(key[len(TITLE) :]), total))
+        if len(pending) == TITLES_PER_STATEMENT:
+            resolve()
+    resolve()
     return books[:limit]
 
 
 def top_borrowers(*, since: date | None, until: date, limit: int = 10) -> list[TopBorrower]:
     """As books.selectors.top_borrowers, from the rollups."""
-    if since is not None and since > until:
+    if since > until:
         return []
     totals = rollups.period_totals(_tallies(BORROWER), since, until)
     candidates = rollups.top_totals(totals, limit)
-    codes = _latest_codes(BORROWER, candidates)
+    codes = _latest_codes(candidates, since, until)
     names = dict(
         Member.objects.filter(member_id__in=list(codes.values())).values_list(
             "member_id", "member_name"

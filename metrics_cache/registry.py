@@ -26,7 +26,6 @@ class RunContext:
         self.today = today
         self._daily: tuple[date, dict[date, int]] | None = None
         self._ready: dict[str, bool] = {}
-        self._titles_of_items: dict[str, int] | None = None
 
     def from_rollups(self, source: str) -> bool:
         """Catches `source` up (once per run); True if its rollups can answer (built, and
@@ -44,11 +43,6 @@ class RunContext:
                 selector = visit_rollups
             self._daily = (since, selector.daily_visit_totals(since=since, until=until))
         return self._daily[1]
-
-    def titles_of_items(self) -> dict[str, int]:
-        if self._titles_of_items is None:
-            self._titles_of_items = book_rollups.item_titles()
-        return self._titles_of_items
 
 
 @dataclass(frozen=True)
@@ -100,13 +94,8 @@ def _collection(ctx: RunContext, period: Period) -> dict:
 
 
 def _top_borrowed(ctx: RunContext, period: Period) -> list:
-    if ctx.from_rollups(book_rollups.SOURCE_NAME):
-        top = book_rollups.top_borrowed_books(
-            since=period.start, until=period.end, titles_of_items=ctx.titles_of_items()
-        )
-    else:
-        top = books.top_borrowed_books(since=period.start, until=period.end)
-    return [asdict(b) for b in top]
+    selector = book_rollups if ctx.from_rollups(book_rollups.SOURCE_NAME) else books
+    return [asdict(b) for b in selector.top_borrowed_books(since=period.start, until=period.end)]
 
 
 def _top_borrowers(ctx: RunContext, period: Period) -> list:

@@ -6,11 +6,13 @@ so imports and late entries count where they belong; id order only tells what is
 watermark moves by compare-and-set in the same transaction as the rollup rows it covers: two
 folds racing fold each row once, and a crash mid-build resumes where it stopped.
 
-Rows are placed by their date relative to the day of the fold (`placement`): days of the
-current month (and later) keep day buckets, so "this month to yesterday" is exact; earlier
-months of this year fold into month buckets, earlier years into year buckets. `compact` moves
-buckets down as months and years end. Every period the contract asks for starts on a bucket
-boundary, so no figure depends on when a row was folded.
+Every row adds to its year's bucket (and, for loans, to an all-time bucket); a row dated in the
+month of the fold or later also keeps a day bucket, which carries its details (the latest
+visit's name) while the year bucket carries only its count. "This month to yesterday" is the
+day buckets in range; "this year to yesterday" and "all time to yesterday" are the year (or
+all-time) buckets less the day buckets dated after yesterday, which hold every row dated today
+or later. When a month ends, `compact` hands its day buckets' details to their year buckets
+and drops them. No figure depends on when a row was folded.
 """
 
 from __future__ import annotations
@@ -32,10 +34,9 @@ from metrics_cache.models import RollupState
 
 logger = logging.getLogger(__name__)
 
-GRAIN_DAY, GRAIN_MONTH, GRAIN_YEAR = "D", "M", "Y"
-# All-time running totals (one row per key, for "all time" rankings without summing every
-# month and year of every key): a source that keeps them adds each row here as well.
-GRAIN_ALL, ALL_TIME_BUCKET = "A", date(1, 1, 1)
+GRAIN_DAY, GRAIN_YEAR, GRAIN_ALL = "D", "Y", "A"
+ALL_TIME_BUCKET = date(1, 1, 1)
+
 
 # MyISAM holds a table's read lock for the whole statement: a chunk is sized so one read takes
 # about this long (measured on every chunk, BENCHMARKS.md), well under the 100 ms the circulation
@@ -52,40 +53,44 @@ BUILD_PAUSE_SECONDS = 0.02
 KEYS_PER_STATEMENT = 500
 
 
-def placement(day: date, today: date) -> tuple[str, date]:
-    """(grain, bucket) for a row dated `day`, folded on `today`."""
-    if day >= today.replace(day=1):
-        return GRAIN_DAY, day
-    if day.year == today.year:
-        return GRAIN_MONTH, day.replace(day=1)
-    return GRAIN_YEAR, date(day.year, 1, 1)
+def year_start(day: date) -> date:
+    return date(day.year, 1, 1)
 
 
-def in_period(since: date | None, until: date) -> Q:
-    """Tally rows inside since..until, for a `since` that is a bucket boundary (None, 1 January,
-    or the 1st of the current month): day buckets by date, coarser buckets whole."""
-    days = Q(grain=GRAIN_DAY, bucket__lte=until)
-    coarse = Q(grain__in=(GRAIN_MONTH, GRAIN_YEAR), bucket__lte=until)
-    if since is not None:
-        days &= Q(bucket__gte=since)
-        coarse &= Q(bucket__gte=since)
-    return days | coarse
+def keeps_day(day: date, today: date) -> bool:
+    """True when a row dated `day`, folded on `today`, also keeps a day bucket."""
+    return day >= today.replace(day=1)
+
+
+def _is_year_to_date(since: date) -> bool:
+    return since.month == 1 and since.day == 1
 
 
 def period_totals(tallies: models.QuerySet, since: date | None, until: date) -> models.QuerySet:
-    """(key, total) rows of `tallies` over since..until. All time: the running totals less
-    what is dated after `until` (only day buckets hold such rows)."""
-    if since is not None:
-        in_range = tallies.filter(in_period(since, until))
-        return (
-            in_range.values("key").annotate(sum=Sum("total")).order_by().values_list("key", "sum")
-        )
-    later = Q(grain=GRAIN_DAY, bucket__gt=until)
+    """(key, total) rows over since..until, where `since` is None (all time), 1 January of
+    `until`'s year, or the 1st of its month (the contract's periods)."""
+    if since is not None and not _is_year_to_date(since):
+        days = tallies.filter(grain=GRAIN_DAY, bucket__gte=since, bucket__lte=until)
+        return days.values("key").annotate(sum=Sum("total")).order_by().values_list("key", "sum")
+    if since is None:
+        whole, later = Q(grain=GRAIN_ALL), Q(grain=GRAIN_DAY, bucket__gt=until)
+    else:
+        whole = Q(grain=GRAIN_YEAR, bucket=since)
+        later = Q(grain=GRAIN_DAY, bucket__gt=until, bucket__lt=since.replace(year=since.year + 1))
     signed = Case(
         When(later, then=-F("total")), default=F("total"), output_field=models.BigIntegerField()
     )
-    rows = tallies.filter(Q(grain=GRAIN_ALL) | later)
+    rows = tallies.filter(whole | later)
     return rows.values("key").annotate(sum=Sum(signed)).order_by().values_list("key", "sum")
+
+
+def details_in_period(since: date, until: date) -> Q:
+    """Tally rows whose details (the latest row's) describe since..until: day buckets in range
+    and, for a year, the year bucket (its details come only from rows without a day bucket)."""
+    days = Q(grain=GRAIN_DAY, bucket__gte=since, bucket__lte=until)
+    if _is_year_to_date(since):
+        return days | Q(grain=GRAIN_YEAR, bucket=since)
+    return days
 
 
 def top_totals(totals: models.QuerySet, limit: int) -> dict[str, int]:
@@ -341,16 +346,22 @@ SLOT = ("generation", "grain", "bucket", "key")
 @dataclass(frozen=True)
 class TallyTable:
     """A tally model: its value columns (total first, then `order` columns that tell which
-    row is the latest, then the latest row's details) and how two of its rows merge."""
+    row is the latest, then the latest row's details; all but total None in a row that only
+    counts) and how two of its rows merge."""
 
     model: type[models.Model]
     columns: tuple[str, ...]
     order: int
 
+    def counting_only(self, values: list) -> list:
+        return [values[0]] + [None] * (len(self.columns) - 1)
+
     def merge(self, into: list, other: list) -> None:
         """Adds `other`'s total into `into`; the details become the later row's."""
         into[0] += other[0]
-        if other[1 : 1 + self.order] > into[1 : 1 + self.order]:
+        if other[1] is not None and (
+            into[1] is None or other[1 : 1 + self.order] > into[1 : 1 + self.order]
+        ):
             into[1:] = other[1:]
 
 
@@ -426,21 +437,45 @@ def upsert_tallies(table: TallyTable, generation: int, tallies: dict[tuple, list
     )
 
 
+def add_tally(tallies: dict[tuple, list], table: TallyTable, slot: tuple, values: list) -> None:
+    if slot in tallies:
+        table.merge(tallies[slot], values)
+    else:
+        tallies[slot] = values
+
+
+def add_row(
+    tallies: dict[tuple, list],
+    table: TallyTable,
+    *,
+    day: date,
+    today: date,
+    key: str,
+    values: list,
+    all_time: bool = False,
+) -> None:
+    """Adds one SLiMS row (values: [1, order..., details...]) to its buckets."""
+    year = (GRAIN_YEAR, year_start(day), key)
+    if keeps_day(day, today):
+        add_tally(tallies, table, (GRAIN_DAY, day, key), values)
+        add_tally(tallies, table, year, table.counting_only(values))
+    else:
+        add_tally(tallies, table, year, values)
+    if all_time:
+        add_tally(tallies, table, (GRAIN_ALL, ALL_TIME_BUCKET, key), table.counting_only(values))
+
+
 def compact_tallies(table: TallyTable, generation: int, today: date) -> int:
-    """Moves day buckets of ended months and month buckets of ended years down a grain."""
-    ended = Q(grain=GRAIN_DAY, bucket__lt=today.replace(day=1)) | Q(
-        grain=GRAIN_MONTH, bucket__lt=date(today.year, 1, 1)
+    """Hands the details of day buckets of ended months to their year buckets (whose counts
+    already hold them) and drops the day buckets."""
+    ended = table.model.objects.filter(
+        generation=generation, grain=GRAIN_DAY, bucket__lt=today.replace(day=1)
     )
-    moving = table.model.objects.filter(Q(generation=generation) & ended)
-    merged: dict[tuple, list] = {}
-    for bucket, key, *values in moving.values_list("bucket", "key", *table.columns):
-        slot = (*placement(bucket, today), key)
-        if slot in merged:
-            table.merge(merged[slot], values)
-        else:
-            merged[slot] = values
-    if not merged:
+    details: dict[tuple, list] = {}
+    for bucket, key, _, *rest in ended.values_list("bucket", "key", *table.columns):
+        add_tally(details, table, (GRAIN_YEAR, year_start(bucket), key), [0, *rest])
+    if not details:
         return 0
-    moving.delete()
-    upsert_tallies(table, generation, merged)
-    return len(merged)
+    ended.delete()
+    upsert_tallies(table, generation, details)
+    return len(details)

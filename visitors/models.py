@@ -43,21 +43,22 @@ class VisitDay(models.Model):
 
 
 class VisitorTally(models.Model):
-    """Visits of one visitor in one bucket: a day of the current month (or later), a month of
-    this year, or an earlier year (metrics_cache.rollups.placement)."""
+    """Visits of one visitor in one bucket: a year, or a day of the current month or later
+    (metrics_cache.rollups). A year bucket's details come from its visits without a day
+    bucket; all None when it has none."""
 
     generation = models.PositiveIntegerField()
-    grain = models.CharField(max_length=1)  # D | M | Y
+    grain = models.CharField(max_length=1)  # D | Y
     bucket = models.DateField()
     # Equal for two visitors exactly when the library database's collation groups them:
     # "m:" + member id, or "g:" + name and institution (metrics_cache.rollups.CollationKey).
     key = models.CharField(max_length=42)
     member_id = models.CharField(max_length=20, null=True)
     # Of the latest visit in the bucket.
-    member_name = models.CharField(max_length=255)
+    member_name = models.CharField(max_length=255, null=True)
     institution = models.CharField(max_length=100, null=True)
-    last_checkin = models.DateTimeField()
-    last_visitor_id = models.BigIntegerField()
+    last_checkin = models.DateTimeField(null=True)
+    last_visitor_id = models.BigIntegerField(null=True)
     total = models.PositiveIntegerField(default=0)
 
     class Meta:

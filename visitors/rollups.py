@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from metrics_cache import rollups
 from metrics_cache.models import RollupState
-from metrics_cache.rollups import CollationKey, key_digest, placement
+from metrics_cache.rollups import CollationKey, key_digest
 from visitors.models import Visit, VisitDay, VisitorTally
 from visitors.selectors import TopVisitor, local_day_start, rank_visitor
 
@@ -67,12 +67,10 @@ def _fold(generation: int, chunk: list[tuple], today: date) -> None:
         else:
             counted[0] += 1
             counted[1], counted[2] = min(counted[1], vid), max(counted[2], vid)
-        slot = (*placement(day, today), visitor_key(guest, mkey, nkey, ikey))
-        visit = [1, checkin, vid, None if guest else member_id, name, institution]
-        if slot in tallies:
-            TALLIES.merge(tallies[slot], visit)
-        else:
-            tallies[slot] = visit
+        rollups.add_row(
+            tallies, TALLIES, day=day, today=today, key=visitor_key(guest, mkey, nkey, ikey),
+            values=[1, checkin, vid, None if guest else member_id, name, institution],
+        )  # fmt: skip
     rollups.add_days(VisitDay, generation, days)
     rollups.upsert_tallies(TALLIES, generation, tallies)
 
@@ -109,10 +107,10 @@ def top_visitors(*, since: date, until: date, limit: int = 10) -> list[TopVisito
         return []
     tallies = VisitorTally.objects.filter(generation=_generation())
     candidates = rollups.top_totals(rollups.period_totals(tallies, since, until), limit)
-    tallies = tallies.filter(rollups.in_period(since, until))
+    described = tallies.filter(rollups.details_in_period(since, until), last_checkin__isnull=False)
     latest: dict[str, VisitorTally] = {}
     for batch in rollups.grouped(candidates):
-        for row in tallies.filter(key__in=batch).order_by("last_checkin", "last_visitor_id"):
+        for row in described.filter(key__in=batch).order_by("last_checkin", "last_visitor_id"):
             latest[row.key] = row
     visitors = [
         TopVisitor(row.member_id, row.member_name, row.institution, candidates[key])

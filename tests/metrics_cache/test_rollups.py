@@ -241,6 +241,7 @@ def test_midnight_between_two_folds_and_month_and_year_ends(library, small_chunk
         rollups.compact_live(visit_rollups.SOURCE, date(2027, 1, 1))
         assert set(visit_rollups.VisitorTally.objects.values_list("grain", "bucket")) == {
             ("Y", date(2026, 1, 1)),
+            ("Y", date(2027, 1, 1)),
             ("D", date(2027, 1, 1)),
         }
         assert_rollups_match_a_full_recount(date(2027, 1, 1))
@@ -353,15 +354,18 @@ def test_until_built_snapshots_are_computed_by_scanning(library):
         assert every_metric(ctx) == every_metric(ScanContext(date(2026, 11, 25)))
 
 
-def test_a_copy_moved_to_another_title_counts_for_its_new_title(library):
+def test_a_copy_moved_to_another_title_counts_for_it_after_the_verification(library):
+    """Loans are folded per title (the copy's title then): a catalogue correction that moves a
+    copy, or deletes it, is drift, repaired by the weekly verification."""
     with at(2026, 11, 25, 10, 0):
         a_library(library)
         build()
         with library_writer() as writer, writer.cursor() as cursor:
             cursor.execute("UPDATE item SET biblio_id = 2 WHERE item_code = 'T000001'")
-        top = book_rollups.top_borrowed_books(
-            since=None, until=date(2026, 11, 24), titles_of_items=book_rollups.item_titles()
-        )
+        top = book_rollups.top_borrowed_books(since=None, until=date(2026, 11, 24))
+        assert [(b.title, b.total) for b in top] == [("Bumi Manusia", 2), ("Laskar Pelangi", 2)]
+        call_command("rebuild_rollups", "--source", "loans", stdout=StringIO())
+        top = book_rollups.top_borrowed_books(since=None, until=date(2026, 11, 24))
         assert [(b.title, b.total) for b in top] == [("Bumi Manusia", 4)]
         assert_rollups_match_a_full_recount(date(2026, 11, 25))
 
@@ -417,3 +421,22 @@ def test_top_lists_with_more_candidates_than_places_and_ties_at_the_cutoff(libra
             f"Judul {n:02d}" for n in range(6)
         ]
         assert data == every_metric(ScanContext(date(2026, 11, 25)))
+
+
+def test_a_visitor_is_named_by_their_latest_visit_in_the_period_not_today(library):
+    library.member("M1", "Ani")
+    library.visit("2026-10-05 10:00:00", member_id="M1", name="Ani (October)")
+    library.visit("2026-11-03 10:00:00", member_id="M1", name="Ani (November)")
+    library.visit("2026-11-25 09:00:00", member_id="M1", name="Ani (today)")
+    with at(2026, 11, 25, 10, 0):
+        build()
+        for since in (date(2026, 11, 1), date(2026, 1, 1)):
+            (top,) = visit_rollups.top_visitors(since=since, until=date(2026, 11, 24))
+            assert top.member_name == "Ani (November)"
+        assert_rollups_match_a_full_recount(date(2026, 11, 25))
+    with at(2026, 12, 1, 0, 5):
+        folding.catch_up("visits")  # compacts November's day buckets into the year
+        assert not visit_rollups.VisitorTally.objects.filter(grain="D").exists()
+        (top,) = visit_rollups.top_visitors(since=date(2026, 1, 1), until=date(2026, 11, 30))
+        assert (top.member_name, top.total) == ("Ani (today)", 3)
+        assert_rollups_match_a_full_recount(date(2026, 12, 1))
