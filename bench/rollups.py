@@ -3,7 +3,8 @@ against the scanning selectors, and today's count after an import block.
 
 Usage: .venv/bin/python bench/rollups.py [--database bench_slims_5m] [--import-rows N]
 The database comes from bench/seed_demo.py (history up to 2026-11-25 12:00). The service's own
-tables go to a fresh SQLite file (var/bench-rollups.sqlite3), as in the default install.
+tables go to a fresh SQLite file (var/bench-rollups-<database>.sqlite3), as in the default
+install.
 Writes to the bench database (one day of new rows, the import block) go through root, never
 through the service's read-only connection. Prints a Markdown report.
 """
@@ -24,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def setup(database: str) -> None:
-    app_db = ROOT / "var" / "bench-rollups.sqlite3"
+    app_db = ROOT / "var" / f"bench-rollups-{database}.sqlite3"
     app_db.parent.mkdir(exist_ok=True)
     app_db.unlink(missing_ok=True)
     os.environ.update(
@@ -166,8 +167,8 @@ def main() -> None:
     report += [
         "",
         f"Ratio scan / rollups: {scanned[1] / rolled[1]:.1f} times. All 11 metrics from the "
-        f"rollups with nothing new to fold: {compute_only:.2f} s (includes reading the "
-        "item→title map from SLiMS). The two ways gave identical snapshots.",
+        f"rollups with nothing new to fold: {compute_only:.2f} s. The two ways gave identical "
+        "snapshots.",
         "",
     ]
 
