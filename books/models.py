@@ -124,7 +124,7 @@ class LoanTally(models.Model):
     deleted, is caught up by the weekly verification."""
 
     generation = models.PositiveIntegerField()
-    grain = models.CharField(max_length=1)  # D | Y | A
+    grain = models.CharField(max_length=1)  # D | M | Y | A
     bucket = models.DateField()
     # "t:" + biblio_id, or "b:" + the member id's collation key.
     key = models.CharField(max_length=42)
@@ -137,6 +137,12 @@ class LoanTally(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["generation", "grain", "bucket", "key"], name="loan_tally_once"
+            )
+        ]
+        # Rankings walk a bucket's running totals best first (metrics_cache.rollups.top_totals).
+        indexes = [
+            models.Index(
+                fields=["generation", "grain", "bucket", "-total"], name="loan_tally_ranked"
             )
         ]
 

@@ -13,8 +13,6 @@ from metrics_cache.rollups import CollationKey, key_digest
 
 SOURCE_NAME = "loans"
 TITLE, BORROWER = "t:", "b:"
-# Titles are looked up this many candidates at a time, best first, until the top list is full.
-TITLES_PER_STATEMENT = 100
 
 
 def _rows():
@@ -93,27 +91,19 @@ def top_borrowed_books(*, since: date | None, until: date, limit: int = 10) -> l
     title that is gone skipped, until no title left can reach the list."""
     if since is not None and since > until:
         return []
-    ranked = rollups.period_totals(_tallies(TITLE), since, until).order_by("-sum")
-    books: list[TopBook] = []
-    pending: list[tuple[int, int]] = []
 
-    def resolve() -> None:
-        titles = dict(
-            Biblio.objects.filter(biblio_id__in=[b for b, _ in pending]).values_list(
-                "biblio_id", "title"
-            )
-        )
-        books.extend(TopBook(b, titles[b], t) for b, t in pending if titles.get(b) is not None)
-        books.sort(key=rank_book)
-        pending.clear()
+    def existing(keys: list[str]) -> set[str]:
+        ids = [int(key[len(TITLE) :]) for key in keys]
+        titles.update(Biblio.objects.filter(biblio_id__in=ids).values_list("biblio_id", "title"))
+        return {key for key in keys if titles.get(int(key[len(TITLE) :])) is not None}
 
-    for key, total in ranked.iterator(chunk_size=TITLES_PER_STATEMENT):
-        if total <= 0 or (len(books) >= limit and total < books[limit - 1].total):
-            break
-        pending.append((int(key[len(TITLE) :]), total))
-        if len(pending) == TITLES_PER_STATEMENT:
-            resolve()
-    resolve()
+    titles: dict[int, str] = {}
+    totals = rollups.top_totals(_tallies(TITLE), since, until, limit, keep=existing)
+    books = [
+        TopBook(biblio_id, titles[biblio_id], total)
+        for biblio_id, total in ((int(key[len(TITLE) :]), total) for key, total in totals.items())
+    ]
+    books.sort(key=rank_book)
     return books[:limit]
 
 
@@ -121,8 +111,7 @@ def top_borrowers(*, since: date | None, until: date, limit: int = 10) -> list[T
     """As books.selectors.top_borrowers, from the rollups."""
     if since > until:
         return []
-    totals = rollups.period_totals(_tallies(BORROWER), since, until)
-    candidates = rollups.top_totals(totals, limit)
+    candidates = rollups.top_totals(_tallies(BORROWER), since, until, limit)
     codes = _latest_codes(candidates, since, until)
     names = dict(
         Member.objects.filter(member_id__in=list(codes.values())).values_list(

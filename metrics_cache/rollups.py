@@ -18,6 +18,7 @@ and drops them. No figure depends on when a row was folded.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.db import connections, models, router, transaction
-from django.db.models import Case, F, Max, Q, Sum, When
+from django.db.models import Max, Q, Sum
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
@@ -34,7 +35,7 @@ from metrics_cache.models import RollupState
 
 logger = logging.getLogger(__name__)
 
-GRAIN_DAY, GRAIN_YEAR, GRAIN_ALL = "D", "Y", "A"
+GRAIN_DAY, GRAIN_MONTH, GRAIN_YEAR, GRAIN_ALL = "D", "M", "Y", "A"
 ALL_TIME_BUCKET = date(1, 1, 1)
 
 
@@ -66,22 +67,65 @@ def _is_year_to_date(since: date) -> bool:
     return since.month == 1 and since.day == 1
 
 
-def period_totals(tallies: models.QuerySet, since: date | None, until: date) -> models.QuerySet:
-    """(key, total) rows over since..until, where `since` is None (all time), 1 January of
-    `until`'s year, or the 1st of its month (the contract's periods)."""
-    if since is not None and not _is_year_to_date(since):
-        days = tallies.filter(grain=GRAIN_DAY, bucket__gte=since, bucket__lte=until)
-        return days.values("key").annotate(sum=Sum("total")).order_by().values_list("key", "sum")
+def _whole_and_later(since: date | None, until: date) -> tuple[Q, Q]:
+    """The running-total bucket that holds since..until and whatever is dated after `until`
+    in it, for `since` None (all time), 1 January or the 1st of a month (the contract's
+    periods); rows dated after `until` are all in day buckets."""
     if since is None:
-        whole, later = Q(grain=GRAIN_ALL), Q(grain=GRAIN_DAY, bucket__gt=until)
+        return Q(grain=GRAIN_ALL), Q(grain=GRAIN_DAY, bucket__gt=until)
+    if _is_year_to_date(since):
+        whole, end = Q(grain=GRAIN_YEAR, bucket=since), since.replace(year=since.year + 1)
     else:
-        whole = Q(grain=GRAIN_YEAR, bucket=since)
-        later = Q(grain=GRAIN_DAY, bucket__gt=until, bucket__lt=since.replace(year=since.year + 1))
-    signed = Case(
-        When(later, then=-F("total")), default=F("total"), output_field=models.BigIntegerField()
+        whole, end = Q(grain=GRAIN_MONTH, bucket=since), next_month(since)
+    return whole, Q(grain=GRAIN_DAY, bucket__gt=until, bucket__lt=end)
+
+
+def top_totals(
+    tallies: models.QuerySet,
+    since: date | None,
+    until: date,
+    limit: int,
+    *,
+    keep: Callable[[list[str]], set[str]] | None = None,
+) -> dict[str, int]:
+    """{key: total over since..until} for the keys that can be in a top `limit` once ties are
+    broken (total >= the limit-th total). The running totals are read best first through
+    their index and no further than the cutoff; `keep` drops keys that take no place (a
+    title that is gone), a batch at a time."""
+    whole, later = _whole_and_later(since, until)
+    after = dict(
+        tallies.filter(later).values("key").annotate(sum=Sum("total")).values_list("key", "sum")
     )
-    rows = tallies.filter(whole | later)
-    return rows.values("key").annotate(sum=Sum(signed)).order_by().values_list("key", "sum")
+    ranked = tallies.filter(whole).order_by("-total").values_list("key", "total")
+    best: dict[str, int] = {}
+    smallest: list[int] = []  # a min-heap of the `limit` largest totals kept
+    pending: list[tuple[str, int]] = []
+
+    def settle() -> None:
+        kept = keep([key for key, _ in pending]) if keep else None
+        for key, total in pending:
+            if kept is None or key in kept:
+                best[key] = total
+                heapq.heappush(smallest, total)
+                if len(smallest) > limit:
+                    heapq.heappop(smallest)
+        pending.clear()
+
+    for key, total in ranked.iterator(chunk_size=max(100, limit * 4)):
+        # A total less what is dated later never exceeds the running total: stop at the cutoff.
+        if len(smallest) == limit and total < smallest[0]:
+            break
+        if (total := total - after.get(key, 0)) > 0:
+            pending.append((key, total))
+        if not keep or len(pending) >= KEYS_PER_STATEMENT:
+            settle()
+    settle()
+    cutoff = smallest[0] if len(smallest) == limit else 1
+    return {key: total for key, total in best.items() if total >= cutoff}
+
+
+def next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def details_in_period(since: date, until: date) -> Q:
@@ -91,20 +135,6 @@ def details_in_period(since: date, until: date) -> Q:
     if _is_year_to_date(since):
         return days | Q(grain=GRAIN_YEAR, bucket=since)
     return days
-
-
-def top_totals(totals: models.QuerySet, limit: int) -> dict[str, int]:
-    """The keys that can be in a top `limit` once ties are broken (total >= the limit-th
-    total), read best first from one ranked query and no further than the cutoff."""
-    best: dict[str, int] = {}
-    cutoff = 1  # a key whose total is 0 (all its rows dated after the period) has no place
-    for key, total in totals.order_by("-sum").iterator(chunk_size=limit * 4):
-        if total < cutoff:
-            break
-        best[key] = total
-        if len(best) == limit:
-            cutoff = total
-    return best
 
 
 def key_digest(*parts: str | None) -> str:
@@ -459,6 +489,9 @@ def add_row(
     if keeps_day(day, today):
         add_tally(tallies, table, (GRAIN_DAY, day, key), values)
         add_tally(tallies, table, year, table.counting_only(values))
+        add_tally(
+            tallies, table, (GRAIN_MONTH, day.replace(day=1), key), table.counting_only(values)
+        )
     else:
         add_tally(tallies, table, year, values)
     if all_time:
@@ -467,7 +500,10 @@ def add_row(
 
 def compact_tallies(table: TallyTable, generation: int, today: date) -> int:
     """Hands the details of day buckets of ended months to their year buckets (whose counts
-    already hold them) and drops the day buckets."""
+    already hold them) and drops the day buckets and the months' running totals."""
+    table.model.objects.filter(
+        generation=generation, grain=GRAIN_MONTH, bucket__lt=today.replace(day=1)
+    ).delete()
     ended = table.model.objects.filter(
         generation=generation, grain=GRAIN_DAY, bucket__lt=today.replace(day=1)
     )

@@ -48,7 +48,7 @@ class VisitorTally(models.Model):
     bucket; all None when it has none."""
 
     generation = models.PositiveIntegerField()
-    grain = models.CharField(max_length=1)  # D | Y
+    grain = models.CharField(max_length=1)  # D | M | Y
     bucket = models.DateField()
     # Equal for two visitors exactly when the library database's collation groups them:
     # "m:" + member id, or "g:" + name and institution (metrics_cache.rollups.CollationKey).
@@ -65,6 +65,12 @@ class VisitorTally(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["generation", "grain", "bucket", "key"], name="visitor_tally_once"
+            )
+        ]
+        # Rankings walk a bucket's running totals best first (metrics_cache.rollups.top_totals).
+        indexes = [
+            models.Index(
+                fields=["generation", "grain", "bucket", "-total"], name="visitor_tally_ranked"
             )
         ]
 

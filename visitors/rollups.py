@@ -106,7 +106,7 @@ def top_visitors(*, since: date, until: date, limit: int = 10) -> list[TopVisito
     if since > until:
         return []
     tallies = VisitorTally.objects.filter(generation=_generation())
-    candidates = rollups.top_totals(rollups.period_totals(tallies, since, until), limit)
+    candidates = rollups.top_totals(tallies, since, until, limit)
     described = tallies.filter(rollups.details_in_period(since, until), last_checkin__isnull=False)
     latest: dict[str, VisitorTally] = {}
     for batch in rollups.grouped(candidates):

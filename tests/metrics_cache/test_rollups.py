@@ -242,6 +242,7 @@ def test_midnight_between_two_folds_and_month_and_year_ends(library, small_chunk
         assert set(visit_rollups.VisitorTally.objects.values_list("grain", "bucket")) == {
             ("Y", date(2026, 1, 1)),
             ("Y", date(2027, 1, 1)),
+            ("M", date(2027, 1, 1)),
             ("D", date(2027, 1, 1)),
         }
         assert_rollups_match_a_full_recount(date(2027, 1, 1))
@@ -421,6 +422,13 @@ def test_top_lists_with_more_candidates_than_places_and_ties_at_the_cutoff(libra
             f"Judul {n:02d}" for n in range(6)
         ]
         assert data == every_metric(ScanContext(date(2026, 11, 25)))
+        # A leading title deleted from the catalogue takes no place; the next tied one moves up.
+        with library_writer() as writer, writer.cursor() as cursor:
+            cursor.execute("DELETE FROM biblio WHERE title = 'Judul 11'")
+        data = every_metric(RunContext(date(2026, 11, 25)))
+        assert "Judul 11" not in [row["title"] for row in data["top_borrowed"]]
+        assert len(data["top_borrowed"]) == 10
+        assert data == every_metric(ScanContext(date(2026, 11, 25)))
 
 
 def test_a_visitor_is_named_by_their_latest_visit_in_the_period_not_today(library):
@@ -436,7 +444,7 @@ def test_a_visitor_is_named_by_their_latest_visit_in_the_period_not_today(librar
         assert_rollups_match_a_full_recount(date(2026, 11, 25))
     with at(2026, 12, 1, 0, 5):
         folding.catch_up("visits")  # compacts November's day buckets into the year
-        assert not visit_rollups.VisitorTally.objects.filter(grain="D").exists()
+        assert not visit_rollups.VisitorTally.objects.filter(grain__in=("D", "M")).exists()
         (top,) = visit_rollups.top_visitors(since=date(2026, 1, 1), until=date(2026, 11, 30))
         assert (top.member_name, top.total) == ("Ani (today)", 3)
         assert_rollups_match_a_full_recount(date(2026, 12, 1))
