@@ -190,6 +190,10 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 REST_FRAMEWORK = {
+    # No endpoint takes query parameters: ?format=xyz is ignored like any other (the contract).
+    "URL_FORMAT_OVERRIDE": None,
+    # Every error in one JSON shape: {"status", "message"} (metrics_cache.errors).
+    "EXCEPTION_HANDLER": "metrics_cache.errors.drf_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
