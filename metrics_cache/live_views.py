@@ -132,11 +132,8 @@ class TodayIncrementView(APIView):
             return error_response(400, "invalid body", word="invalid", errors=body.errors)
         day = timezone.localdate()
         try:
-            client = today.redis()
-            total = client.incrby(keys.today_counter(day), body.validated_data["by"])
-            client.expire(keys.today_counter(day), 2 * 86400)
-            today.publish(total, day)
-        except RedisError:
+            total = today.increment(day, body.validated_data["by"])
+        except (RedisError, DatabaseError, today.LoopBusy):
             return _unavailable()
         value = today.published() or {"total": total, "date": day.isoformat()}
         return JsonResponse({**value, "source": "cache"})
