@@ -17,10 +17,13 @@ from config.env import (
     env_str,
     env_time_zone,
     mysql_url_from_parts,
+    read_env_file,
     redis_url_with_next_db,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# .env next to manage.py (see .env.example), or the file ENV_FILE names.
+read_env_file(Path(env_str("ENV_FILE", str(BASE_DIR / ".env"))))
 # Files the service writes itself (SQLite databases, the embedded demo library).
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
