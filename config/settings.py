@@ -64,7 +64,7 @@ USE_TZ = True
 USE_I18N = True
 LANGUAGE_CODE = env_choice("LANGUAGE_CODE", "en", ("en", "id"))
 LANGUAGES = [("en", "English"), ("id", "Bahasa Indonesia")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# Translations live in metrics_cache/locale, found as an installed app's (and so installed with it).
 
 EMBEDDED_LIBRARY_PATH = DATA_DIR / "demo-library.sqlite3"
 _library_url = env_str("LIBRARY_DATABASE_URL") or mysql_url_from_parts()
@@ -191,7 +191,9 @@ TEMPLATES = [
     }
 ]
 STATIC_URL = "static/"
-# Served by WhiteNoise straight from the installed apps: no collectstatic step to forget.
+# collectstatic's target (the Docker image collects at build time); WhiteNoise serves it, and
+# straight from the installed apps as well, so running from a checkout needs no collect step.
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static"))).resolve()
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 

@@ -70,3 +70,12 @@ def test_readme_documents_the_same_commands():
     assert "./scripts/run" in readme and "./scripts/test" in readme
     run = (ROOT / "scripts" / "run").read_text()
     assert re.search(r"honcho\"? --procfile Procfile start", run)
+
+
+def test_the_image_collects_static_files_for_whitenoise():
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert re.search(r"^ENV .*STATIC_ROOT=/app/static", final_stage, re.M)
+    collect = re.search(r"^RUN .*python -m django collectstatic --noinput", final_stage, re.M)
+    install = re.search(r"^RUN pip install .*/wheels", final_stage, re.M)
+    assert collect and install and install.start() < collect.start()
