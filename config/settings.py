@@ -193,7 +193,7 @@ TEMPLATES = [
 STATIC_URL = "static/"
 # collectstatic's target (the Docker image collects at build time); WhiteNoise serves it, and
 # straight from the installed apps as well, so running from a checkout needs no collect step.
-STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static"))).resolve()
+STATIC_ROOT = env_str("STATIC_ROOT")
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
