@@ -159,8 +159,9 @@ def publish(
 
     Atomic and monotonic within a day: a total lower than the stored one for the same date is
     not published (a tick that read the counter before a kiosk raised it) unless `exact` (a
-    recount from the database), which logs the lowering. In incremental mode the figure is
-    the kiosks' counter as it stands when publishing, so a late publisher cannot go back."""
+    recount from the database), which logs the lowering; an earlier day's figure never
+    replaces a later one's. In incremental mode the figure is the kiosks' counter as it
+    stands when publishing, so a late publisher cannot go back."""
     counter = [keys.today_counter(today)] if settings.TODAY_COUNT_MODE == "incremental" else []
     generated_at = timezone.localtime().isoformat(timespec="milliseconds")
     changed, stored, old = _PUBLISH(
@@ -186,6 +187,10 @@ local previous = redis.call('GET', KEYS[1])
 if previous then
   local ok, value = pcall(cjson.decode, previous)
   if ok and value['date'] == ARGV[2] then old = tonumber(value['total']) end
+  -- a tick that started before midnight never replaces the new day's figure
+  if ok and type(value['date']) == 'string' and value['date'] > ARGV[2] then
+    return {0, -1, -1}
+  end
 end
 if old >= 0 and total < old and ARGV[6] ~= '1' then
   redis.call('EXPIRE', KEYS[1], ARGV[4])

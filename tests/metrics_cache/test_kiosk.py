@@ -219,4 +219,7 @@ def test_publishing_is_monotonic_within_a_day_unless_exact(
     assert "exact recount lowered today's count: 5 → 3" in caplog.text
     tomorrow = day.replace(day=26)
     assert today.publish(0, tomorrow) is True  # a new day starts from its own figure
+    assert today.publish(9, day) is False  # a tick begun before midnight, published after
+    stored = json.loads(get_redis_connection("default").get(keys.today_count()))
+    assert (stored["date"], stored["total"]) == ("2026-11-26", 0)
     assert published_sequence() == [5, 3, 0]
