@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import zoneinfo
+from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import environ
@@ -14,6 +15,13 @@ env = environ.Env()
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+def read_env_file(path: Path) -> None:
+    """A .env file (KEY=value lines) fills in what the environment leaves unset; the
+    environment always wins, so a deployment can override any line of it."""
+    if path.is_file():
+        environ.Env.read_env(path, overwrite=False)
 
 
 def _raw(name: str) -> str | None:

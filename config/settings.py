@@ -17,10 +17,13 @@ from config.env import (
     env_str,
     env_time_zone,
     mysql_url_from_parts,
+    read_env_file,
     redis_url_with_next_db,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# .env next to manage.py (see .env.example), or the file ENV_FILE names.
+read_env_file(Path(env_str("ENV_FILE", str(BASE_DIR / ".env"))))
 # Files the service writes itself (SQLite databases, the embedded demo library).
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
@@ -61,7 +64,7 @@ USE_TZ = True
 USE_I18N = True
 LANGUAGE_CODE = env_choice("LANGUAGE_CODE", "en", ("en", "id"))
 LANGUAGES = [("en", "English"), ("id", "Bahasa Indonesia")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# Translations live in metrics_cache/locale, found as an installed app's (and so installed with it).
 
 EMBEDDED_LIBRARY_PATH = DATA_DIR / "demo-library.sqlite3"
 _library_url = env_str("LIBRARY_DATABASE_URL") or mysql_url_from_parts()
@@ -193,11 +196,17 @@ TEMPLATES = [
     }
 ]
 STATIC_URL = "static/"
-# Served by WhiteNoise straight from the installed apps: no collectstatic step to forget.
+# collectstatic's target (the Docker image collects at build time); WhiteNoise serves it, and
+# straight from the installed apps as well, so running from a checkout needs no collect step.
+STATIC_ROOT = env_str("STATIC_ROOT")
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 REST_FRAMEWORK = {
+    # No endpoint takes query parameters: ?format=xyz is ignored like any other (the contract).
+    "URL_FORMAT_OVERRIDE": None,
+    # Every error in one JSON shape: {"status", "message"} (metrics_cache.errors).
+    "EXCEPTION_HANDLER": "metrics_cache.errors.drf_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

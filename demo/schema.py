@@ -208,3 +208,23 @@ def create_statements(vendor: str) -> list[str]:
 def drop_statements(vendor: str) -> list[str]:
     quote = "`" if vendor == "mysql" else '"'
     return [f"DROP TABLE IF EXISTS {quote}{table}{quote}" for table in SLIMS_TABLES]
+
+
+# seed_demo's mark on a database it created: --force replaces only a library that carries it,
+# and only a marked library receives the demo's live check-ins.
+MARKER_TABLE = "libdash_demo_seed"
+
+
+def marker_statements(vendor: str, *, seed: int, seeded_at: str) -> list[str]:
+    quote = "`" if vendor == "mysql" else '"'
+    table = f"{quote}{MARKER_TABLE}{quote}"
+    engine = " ENGINE=MyISAM" if vendor == "mysql" else ""  # as the SLiMS tables beside it
+    return [
+        f"CREATE TABLE {table} (seeded_at varchar(32) NOT NULL, seed integer NOT NULL){engine}",
+        f"INSERT INTO {table} (seeded_at, seed) VALUES ('{seeded_at}', {int(seed)})",
+    ]
+
+
+def drop_marker_statement(vendor: str) -> str:
+    quote = "`" if vendor == "mysql" else '"'
+    return f"DROP TABLE IF EXISTS {quote}{MARKER_TABLE}{quote}"

@@ -10,11 +10,22 @@ from datetime import datetime
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from demo.generator import DemoLibrary, DemoSize
-from demo.schema import SLIMS_TABLES, create_statements, drop_statements
+from demo.schema import (
+    MARKER_TABLE,
+    SLIMS_TABLES,
+    create_statements,
+    drop_marker_statement,
+    drop_statements,
+    marker_statements,
+)
 
 
 class LibraryNotEmpty(Exception):
     """The target database already has SLiMS tables; seeding would destroy them."""
+
+
+class NotADemoLibrary(LibraryNotEmpty):
+    """--force, but the SLiMS tables there were not created by seed_demo (no marker)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,12 @@ def existing_tables(connection: BaseDatabaseWrapper) -> dict[str, bool]:
                 cursor.execute(f"SELECT 1 FROM {connection.ops.quote_name(table)} LIMIT 1")
                 found[table] = cursor.fetchone() is not None
     return found
+
+
+def is_demo_library(connection: BaseDatabaseWrapper) -> bool:
+    """The database carries seed_demo's marker: seed_demo created its SLiMS tables."""
+    with connection.cursor() as cursor:
+        return MARKER_TABLE in connection.introspection.table_names(cursor)
 
 
 def seed(
@@ -56,6 +73,12 @@ def seed(
             f"{tables}. seed_demo only fills a database without them; pass --force to drop "
             "and replace them (never on a real library)."
         )
+    if found and not is_demo_library(connection):
+        raise NotADemoLibrary(
+            f"refusing to seed {connection.settings_dict['NAME']}: its SLiMS tables were not "
+            f"created by seed_demo (no {MARKER_TABLE} table), so they may be a real library's. "
+            "--force only replaces a demo library; seed an empty database instead."
+        )
     # One transaction on SQLite (all or nothing, and fast); MyISAM has none to offer.
     connection.set_autocommit(False)
     try:
@@ -72,8 +95,13 @@ def seed(
 
 def _create_and_fill(connection, *, size, seed, now, batch, progress) -> list[TableResult]:
     vendor = connection.vendor
+    # The marker first: a seed that fails half-way still leaves a library --force may replace.
+    marker = marker_statements(vendor, seed=seed, seeded_at=now.isoformat(timespec="seconds"))
     with connection.cursor() as cursor:
-        for statement in drop_statements(vendor) + create_statements(vendor):
+        for statement in [
+            drop_marker_statement(vendor), *drop_statements(vendor), *marker,
+            *create_statements(vendor),
+        ]:  # fmt: skip
             cursor.execute(statement)
 
     library = DemoLibrary(size, seed=seed, now=now)

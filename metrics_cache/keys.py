@@ -79,6 +79,10 @@ TODAY_SINGLE_FLIGHT_WAIT_SECONDS = 3
 # The fast loop's lock: longer than any tick (the task's hard time limit), short enough that
 # a worker killed in the middle of a tick holds the count back only this long.
 TODAY_LOCK_SECONDS = 15
+# Recounts and a kiosk rebuilding a missing counter wait this long for the loop's lock.
+TODAY_LOCK_WAIT_SECONDS = 5
+# The kiosks' counter of one day outlives the day (a late reconcile still finds it).
+TODAY_COUNTER_TTL_SECONDS = 2 * 86400
 # After database errors the loop waits this long, doubling up to the maximum.
 TODAY_BACKOFF_FIRST_SECONDS = 1
 TODAY_BACKOFF_MAX_SECONDS = 15

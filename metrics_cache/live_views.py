@@ -12,7 +12,6 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.http import JsonResponse, StreamingHttpResponse
 from django.utils import timezone
-from django.views.decorators.http import require_safe
 from django_eventstream.eventrequest import EventRequest
 from django_eventstream.utils import add_default_headers, sse_encode_event
 from django_eventstream.views import Listener, stream
@@ -22,6 +21,7 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from metrics_cache import fanout, keys, schema, today
+from metrics_cache.errors import error_response, require_safe_json
 from visitors.selectors import visits_today_exact
 
 logger = logging.getLogger(__name__)
@@ -129,20 +129,17 @@ class TodayIncrementView(APIView):
             )
         body = IncrementSerializer(data=request.data if request.data else {})
         if not body.is_valid():
-            return JsonResponse({"status": "invalid", "errors": body.errors}, status=400)
+            return error_response(400, "invalid body", word="invalid", errors=body.errors)
         day = timezone.localdate()
         try:
-            client = today.redis()
-            total = client.incrby(keys.today_counter(day), body.validated_data["by"])
-            client.expire(keys.today_counter(day), 2 * 86400)
-            today.publish(total, day)
-        except RedisError:
+            total = today.increment(day, body.validated_data["by"])
+        except (RedisError, DatabaseError, today.LoopBusy):
             return _unavailable()
         value = today.published() or {"total": total, "date": day.isoformat()}
         return JsonResponse({**value, "source": "cache"})
 
 
-@require_safe
+@require_safe_json
 async def today_stream(request):
     """SSE: `init` with the current count on every connection, then django-eventstream's stream
     (updates fanned in from Redis by metrics_cache.fanout, keep-alive every 20 s)."""

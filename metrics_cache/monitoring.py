@@ -8,7 +8,6 @@ import time
 from datetime import datetime
 
 from django.http import HttpResponse
-from django.views.decorators.http import require_safe
 from django_eventstream.views import get_listener_manager
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -21,6 +20,7 @@ from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 
 from metrics_cache import fanout, snapshots, today
+from metrics_cache.errors import require_safe_json
 from metrics_cache.registry import METRICS
 
 REGISTRY = CollectorRegistry()
@@ -82,7 +82,7 @@ class SharedCollector:
 REGISTRY.register(SharedCollector())
 
 
-@require_safe
+@require_safe_json
 def metrics_view(request) -> HttpResponse:
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.shortcuts import render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_safe
+
+from metrics_cache.errors import require_safe_json
 
 
-@require_safe
+@require_safe_json
 def dashboard(request):
     labels = {
         "today": _("Today"),

@@ -84,8 +84,11 @@ class Warming(serializers.Serializer):
 
 
 class Problem(serializers.Serializer):
-    status = serializers.CharField()
+    """Every error's shape (metrics_cache.errors)."""
+
+    status = serializers.CharField(help_text="e.g. not_found, method_not_allowed, invalid")
     message = serializers.CharField()
+    errors = serializers.DictField(required=False, help_text="per field, when status is invalid")
 
 
 WARMING = OpenApiResponse(Warming, description="not in the cache yet: retry after Retry-After")

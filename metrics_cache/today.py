@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
@@ -114,22 +115,35 @@ def count_delta(today: date) -> Count:
 
 def count_incremental(today: date) -> Count:
     value = redis().get(keys.today_counter(today))
-    if value is None:
+    if value is None:  # a new day or a flushed Redis: rebuild from the exact count first
         return reconcile_incremental(today)
     return Count(int(value))
 
 
 def reconcile_incremental(today: date) -> Count:
-    """Sets the kiosks' counter to the exact count, keeping increments made while counting."""
+    """Sets the kiosks' counter to the exact count, keeping increments made while counting.
+    Runs under the loop's lock, so it is the only writer besides the kiosks' INCRBY."""
     key = keys.today_counter(today)
-    before = int(redis().get(key) or 0)
+    before = redis().get(key)
     exact = exact_today(today)
-    client = redis()
-    pipe = client.pipeline()
-    pipe.incrby(key, exact - before)
-    pipe.expire(key, 2 * 86400)
-    total, _ = pipe.execute()
+    total = _APPLY_EXACT(keys=[key], args=[exact, before or "", keys.TODAY_COUNTER_TTL_SECONDS])
     return Count(int(total), baseline_count=exact)
+
+
+def increment(today: date, by: int) -> int:
+    """A kiosk's check-ins: raises the counter and publishes it. A missing counter (a new day,
+    a flushed Redis) is first rebuilt from the exact count, once, under the loop's lock:
+    raising it from 0 would show 1 on every screen until the next recount."""
+    key = keys.today_counter(today)
+    total = _INCREMENT_EXISTING(keys=[key], args=[by, keys.TODAY_COUNTER_TTL_SECONDS])
+    if total is None:
+        with loop_lock():
+            total = _INCREMENT_EXISTING(keys=[key], args=[by, keys.TODAY_COUNTER_TTL_SECONDS])
+            if total is None:
+                reconcile_incremental(today)
+                total = _INCREMENT_EXISTING(keys=[key], args=[by, keys.TODAY_COUNTER_TTL_SECONDS])
+    publish(int(total), today)
+    return int(total)
 
 
 MODES = {"direct": count_direct, "delta": count_delta, "incremental": count_incremental}
@@ -165,10 +179,18 @@ def recount_rollup(today: date, state: rollups.RollupState) -> Count:
 def reset_to_exact(today: date) -> Count:
     """recount_today: the exact figure now, and the mode's state restarted from it."""
     if settings.TODAY_COUNT_MODE == "incremental":
-        exact = exact_today(today)
-        redis().set(keys.today_counter(today), exact, ex=2 * 86400)
-        return Count(exact, baseline_count=exact)
+        return reconcile_incremental(today)  # kiosks' increments made while counting are kept
     return reconcile(today) if settings.TODAY_COUNT_MODE == "delta" else count_direct(today)
+
+
+def recount(today: date) -> tuple[dict | None, Count]:
+    """manage.py recount_today: (what was published, the exact count), under the loop's lock
+    so no tick or reconcile interleaves, then published as an exact figure (it may lower)."""
+    with loop_lock():
+        old = published()
+        result = reset_to_exact(today)
+        publish(result.total, today, force=True, exact=True)
+    return old, result
 
 
 # --- publishing ---------------------------------------------------------------------------------
@@ -181,22 +203,106 @@ def published() -> dict | None:
     return value if value.get("date") == timezone.localdate().isoformat() else None
 
 
-def publish(total: int, today: date, *, ttl: int | None = None, force: bool = False) -> bool:
-    """Stores the count and tells every web process, if it changed (or the day did)."""
-    client = redis()
-    previous = client.get(keys.today_count())
+def publish(
+    total: int, today: date, *, ttl: int | None = None, force: bool = False, exact: bool = False
+) -> bool:
+    """Stores the count and tells every web process, if it changed (or the day did).
+
+    Atomic and monotonic within a day: a total lower than the stored one for the same date is
+    not published (a tick that read the counter before a kiosk raised it) unless `exact` (a
+    recount from the database), which logs the lowering; an earlier day's figure never
+    replaces a later one's. In incremental mode the figure is the kiosks' counter as it
+    stands when publishing, so a late publisher cannot go back."""
+    counter = [keys.today_counter(today)] if settings.TODAY_COUNT_MODE == "incremental" else []
     generated_at = timezone.localtime().isoformat(timespec="milliseconds")
-    value = {"total": total, "date": today.isoformat(), "generated_at": generated_at}
-    changed = (
-        force
-        or previous is None
-        or ((old := json.loads(previous))["total"] != total or old["date"] != value["date"])
-    )
-    client.set(keys.today_count(), json.dumps(value), ex=ttl or keys.today_count_ttl_seconds())
-    if changed:
-        event = json.dumps({"total": total, "generated_at": generated_at})
-        client.publish(keys.today_events_channel(), event)
-    return changed
+    changed, stored, old = _PUBLISH(
+        keys=[keys.today_count(), *counter],
+        args=[total, today.isoformat(), generated_at, ttl or keys.today_count_ttl_seconds(),
+              int(force), int(exact), keys.today_events_channel()],
+    )  # fmt: skip
+    if exact and old >= 0 and stored < old:
+        logger.warning("exact recount lowered today's count: %d → %d", old, stored)
+    return bool(changed)
+
+
+# KEYS: the published count, [the kiosks' counter]. ARGV: total, date, generated_at, ttl,
+# force, exact, channel. Returns {changed, the total now stored, the previous total or -1}.
+_PUBLISH_LUA = """
+local total = tonumber(ARGV[1])
+if KEYS[2] then
+  local counter = redis.call('GET', KEYS[2])
+  if counter then total = tonumber(counter) end
+end
+local old = -1
+local previous = redis.call('GET', KEYS[1])
+if previous then
+  local ok, value = pcall(cjson.decode, previous)
+  if ok and value['date'] == ARGV[2] then old = tonumber(value['total']) end
+  -- a tick that started before midnight never replaces the new day's figure
+  if ok and type(value['date']) == 'string' and value['date'] > ARGV[2] then
+    return {0, -1, -1}
+  end
+end
+if old >= 0 and total < old and ARGV[6] ~= '1' then
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  return {0, old, old}
+end
+local changed = ARGV[5] == '1' or old ~= total
+redis.call('SET', KEYS[1], '{"total": ' .. total .. ', "date": "' .. ARGV[2]
+  .. '", "generated_at": "' .. ARGV[3] .. '"}', 'EX', ARGV[4])
+if changed then
+  redis.call('PUBLISH', ARGV[7], '{"total": ' .. total .. ', "generated_at": "' .. ARGV[3] .. '"}')
+end
+return {changed and 1 or 0, total, old}
+"""
+# KEYS: the counter. ARGV: by, ttl. Nil when the counter is missing (never raised from 0).
+_INCREMENT_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return total
+"""
+# KEYS: the counter. ARGV: exact, the counter before counting ('' if missing), ttl.
+_APPLY_EXACT_LUA = """
+local total
+if ARGV[2] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then
+  total = redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]) - tonumber(ARGV[2]))
+else
+  total = tonumber(ARGV[1])
+  redis.call('SET', KEYS[1], total)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return total
+"""
+
+
+def _script(source: str):
+    def run(*, keys: list, args: list):
+        return redis().eval(source, len(keys), *keys, *args)
+
+    return run
+
+
+_PUBLISH = _script(_PUBLISH_LUA)
+_INCREMENT_EXISTING = _script(_INCREMENT_LUA)
+_APPLY_EXACT = _script(_APPLY_EXACT_LUA)
+
+
+class LoopBusy(RuntimeError):
+    """The fast loop's lock stayed taken longer than a caller would wait."""
+
+
+@contextmanager
+def loop_lock(wait_seconds: float = keys.TODAY_LOCK_WAIT_SECONDS):
+    """The fast loop's lock, waited for: ticks, reconciles and recounts never interleave."""
+    lock = redis().lock(keys.today_lock(), timeout=keys.TODAY_LOCK_SECONDS, blocking=True,
+                        blocking_timeout=wait_seconds)  # fmt: skip
+    if not lock.acquire():
+        raise LoopBusy("the fast loop's lock is taken")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 # --- one tick of the fast loop ------------------------------------------------------------------
@@ -219,17 +325,14 @@ def reconcile_tick() -> str:
     client = redis()
     if settings.TODAY_COUNT_MODE == "direct" or client.exists(keys.today_backoff()):
         return "skipped"
-    lock = client.lock(keys.today_lock(), timeout=keys.TODAY_LOCK_SECONDS, blocking=True,
-                       blocking_timeout=5)  # fmt: skip
-    if not lock.acquire():
-        return "busy"
     try:
-        return _run(reconcile)
-    finally:
-        lock.release()
+        with loop_lock():
+            return _run(reconcile, exact=True)
+    except LoopBusy:
+        return "busy"
 
 
-def _run(count) -> str:
+def _run(count, *, exact: bool = False) -> str:
     client = redis()
     today = timezone.localdate()
     started = time.perf_counter()
@@ -239,7 +342,7 @@ def _run(count) -> str:
         _on_error(client, exc)
         return "error"
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
-    publish(result.total, today)
+    publish(result.total, today, exact=exact or settings.TODAY_COUNT_MODE == "direct")
     status = {
         "mode": settings.TODAY_COUNT_MODE,
         "last_run_at": timezone.now().isoformat(),

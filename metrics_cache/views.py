@@ -8,7 +8,6 @@ import json
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.http import http_date
-from django.views.decorators.http import require_safe
 from django_redis import get_redis_connection
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from redis.exceptions import RedisError
@@ -16,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from metrics_cache import keys, schema, snapshots
+from metrics_cache.errors import error_response, require_safe_json
 from metrics_cache.health import report as health_report
 from metrics_cache.monitoring import count_outcome
 from metrics_cache.registry import BY_NAME, METRICS, Metric
@@ -208,23 +208,23 @@ class BookSummaryView(SummaryView):
     parts = BOOK_PARTS
 
 
-@require_safe
+@require_safe_json
 def health(request):
     status, body = health_report()
     return JsonResponse(body, status=status, headers={"Cache-Control": "no-store"})
 
 
 def not_found(request, exception=None):
-    return JsonResponse({"status": "not_found", "message": "no such endpoint"}, status=404)
+    return error_response(404, "no such endpoint")
 
 
 def bad_request(request, exception=None):
-    return JsonResponse({"status": "bad_request", "message": "malformed request"}, status=400)
+    return error_response(400, "malformed request")
 
 
 def forbidden(request, exception=None):
-    return JsonResponse({"status": "forbidden", "message": "not allowed"}, status=403)
+    return error_response(403, "not allowed")
 
 
 def server_error(request):
-    return JsonResponse({"status": "error", "message": "internal error"}, status=500)
+    return error_response(500, "internal error")

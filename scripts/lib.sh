@@ -67,6 +67,26 @@ ensure_venv() {
   fi
 }
 
+# Exports the variables of .env (or $ENV_FILE) that the environment leaves unset, parsed as the
+# service parses it (django-environ), so this script and the processes it starts agree.
+load_env_file() {
+  local file="${ENV_FILE:-$ROOT/.env}"
+  [ -f "$file" ] || return 0
+  say "reading $file"
+  eval "$("$PY" - "$file" <<'PY'
+import os, shlex, sys
+import environ
+values = {}
+environ.Env.read_env(sys.argv[1], overwrite=False)  # fills os.environ as the service does
+for line in open(sys.argv[1], encoding="utf8"):
+    name = line.split("=", 1)[0].strip().removeprefix("export ").strip()
+    if "=" in line and not line.lstrip().startswith("#") and name in os.environ:
+        values[name] = os.environ[name]
+print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in values.items()))
+PY
+)"
+}
+
 # Answers 0 when something speaks Redis at $1.
 redis_answers() { "$PY" - "$1" <<'PY' 2>/dev/null
 import sys, redis

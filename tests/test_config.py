@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +137,72 @@ def test_job_runs_log_one_structured_line(log_format):
         assert record["level"] == "INFO"
     else:
         assert line.endswith("snapshot metric=weekly rows=7 ms=12 status=ok")
+
+
+def test_an_env_file_fills_in_what_the_environment_leaves_unset(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# comments and blank lines are fine\n\n"
+        "TODAY_COUNT_MODE=incremental\n"
+        "MEMBER_DETAILS=hidden\n"
+        'VISITOR_SLOW_CRON="15 1 * * 1-5"\n'
+    )
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.TODAY_COUNT_MODE, s.MEMBER_DETAILS, repr(s.VISITOR_SLOW_CRON))"
+    )
+    env = {**os.environ, "ENV_FILE": str(env_file), "MEMBER_DETAILS": "full"}
+    env.pop("TODAY_COUNT_MODE", None)
+    env.pop("VISITOR_SLOW_CRON", None)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    # The file's values where the environment is silent; the environment's where it speaks.
+    assert result.stdout.strip().split(maxsplit=2) == ["incremental", "full", "'15 1 * * 1-5'"]
+
+
+def test_a_malformed_value_in_the_env_file_fails_naming_the_variable(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("TODAY_COUNT_MODE=fast\n")
+    env = {k: v for k, v in os.environ.items() if k != "TODAY_COUNT_MODE"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT, env={**env, "ENV_FILE": str(env_file)}, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "TODAY_COUNT_MODE='fast'" in result.stderr.strip().splitlines()[-1]
+
+
+def variables_settings_read() -> set[str]:
+    """Every name config/settings.py passes to an env_* reader, the MYSQL_* parts, and the
+    variables the Procfile reads: found in the source, independently of .env.example."""
+    tree = ast.parse((ROOT / "config" / "settings.py").read_text())
+    names, calls = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            calls.add(node.func.id)
+            first = node.args[0] if node.args else None
+            if node.func.id.startswith("env_") and isinstance(first, ast.Constant):
+                names.add(first.value)
+    if "mysql_url_from_parts" in calls:
+        names |= {f"MYSQL_{part}" for part in ("HOST", "PORT", "USER", "PASSWORD", "DATABASE")}
+    names |= set(re.findall(r"\$\{(\w+)", (ROOT / "Procfile").read_text()))
+    return names
+
+
+def test_env_example_lists_every_variable_with_a_default_and_a_meaning():
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    listed = {}
+    for index, line in enumerate(lines):
+        if match := re.match(r"^# ([A-Z][A-Z0-9_]*)=(.*)$", line):
+            listed[match.group(1)] = index
+    expected = variables_settings_read()
+    assert len(expected) > 30  # the reader above still finds the settings' variables
+    assert sorted(expected - set(listed)) == []
+    assert sorted(set(listed) - expected) == []
+    for name, index in listed.items():
+        # One line of meaning above each variable (or above the group it belongs to).
+        above = next(line for line in reversed(lines[:index]) if not re.match(r"^# [A-Z_]+=", line))
+        assert above.startswith("# ") and len(above) > 12, name

@@ -70,3 +70,22 @@ def test_readme_documents_the_same_commands():
     assert "./scripts/run" in readme and "./scripts/test" in readme
     run = (ROOT / "scripts" / "run").read_text()
     assert re.search(r"honcho\"? --procfile Procfile start", run)
+
+
+def test_the_image_collects_static_files_for_whitenoise():
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert re.search(r"^ENV .*STATIC_ROOT=/app/static", final_stage, re.M)
+    collect = re.search(r"^RUN .*python -m django collectstatic --noinput", final_stage, re.M)
+    install = re.search(r"^RUN pip install .*/wheels", final_stage, re.M)
+    assert collect and install and install.start() < collect.start()
+
+
+def test_the_containers_read_the_same_env_file_as_scripts_run():
+    env_files = COMPOSE["x-service"]["env_file"]
+    assert env_files[0] == "defaults.env" and (ROOT / "docker" / "defaults.env").is_file()
+    assert {"path": "../.env", "required": False} in env_files  # optional, later entries win
+    # Only the containers' wiring is pinned; every other setting comes from .env.
+    assert set(COMPOSE["x-service"]["environment"]) == {
+        "DJANGO_SETTINGS_MODULE", "LIBRARY_DATABASE_URL", "DATABASE_URL", "REDIS_URL", "DATA_DIR",
+    }  # fmt: skip

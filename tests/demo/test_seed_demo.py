@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db import connections
 
 from books.models import Biblio, Item, Loan, Member
-from demo.schema import SLIMS_TABLES
+from demo.schema import MARKER_TABLE, SLIMS_TABLES
 from tests.library import library_test
 from visitors.models import Visit
 
@@ -37,6 +37,26 @@ def test_refuses_a_database_that_holds_slims_rows(library):
     with pytest.raises(CommandError, match="refusing"):
         seed()
     assert list(Visit.objects.values_list("member_name", flat=True)) == ["Real Visitor"]
+
+
+def test_force_refuses_a_library_seed_demo_did_not_create(library):
+    """--force replaces a demo library, never a real one (no seed_demo marker)."""
+    library.visit("2026-01-01 08:00:00", name="Real Visitor")
+    with pytest.raises(CommandError, match="not created by seed_demo"):
+        seed("--force")
+    assert list(Visit.objects.values_list("member_name", flat=True)) == ["Real Visitor"]
+
+
+def test_seeding_leaves_its_marker_and_force_replaces_only_then(scratch_library):
+    seed("--seed=5")
+    connection = connections["library"]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT seed, seeded_at FROM {MARKER_TABLE}")
+        assert list(cursor.fetchall()) == [(5, "2026-11-25T12:30:00")]
+    assert "Demo library ready" in seed("--seed=6", "--force")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT seed FROM {MARKER_TABLE}")
+        assert list(cursor.fetchall()) == [(6,)]
 
 
 def test_if_missing_leaves_an_existing_library_alone(library):

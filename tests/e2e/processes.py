@@ -130,3 +130,25 @@ def start_beat(env: dict[str, str], log: Path) -> subprocess.Popen:
          "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],
         env, log,
     )  # fmt: skip
+
+
+def redis_refuses(port: int) -> bool:
+    import redis
+
+    try:
+        redis.Redis(port=port, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        return True
+    return False
+
+
+def queued_ticks(broker) -> list[str]:
+    """Ids of the fast-loop ticks waiting on the broker (the exact recount's messages live
+    longer by design, so they are not counted)."""
+    import json
+
+    return [
+        message["headers"]["id"]
+        for message in map(json.loads, broker.lrange("celery", 0, -1))
+        if message["headers"]["task"] == "metrics_cache.sync_today"
+    ]

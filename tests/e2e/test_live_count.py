@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import datetime
 
 import pytest
@@ -17,9 +16,7 @@ from django.utils import timezone
 
 from demo.writer import library_writer
 from metrics_cache import keys
-from tests.e2e.processes import (
-    wait_for,
-)
+from tests.e2e.processes import queued_ticks, redis_refuses, wait_for
 from tests.e2e.sse import SSEClient
 from tests.library import LibraryRows
 
@@ -60,7 +57,7 @@ def test_an_inserted_visit_reaches_the_browser(system, sse, visits):
 def test_updates_resume_after_redis_restarts(system, sse, visits):
     sse.wait_for("init", 30, lambda data: data["total"] is not None)
     system.stop("redis")
-    time.sleep(2)
+    wait_for(lambda: redis_refuses(system.redis_port), 10, "redis refusing connections")
     system.start("redis")  # empty: no persistence, like a restarted cache
     visits(1)
     # Worker and beat reconnect, the delta baseline is rebuilt, the web fan-out resubscribes.
@@ -82,20 +79,22 @@ def test_a_web_restart_reconnects_the_client_with_init(system, sse):
 def test_a_worker_back_from_downtime_runs_at_most_one_stale_tick(system, visits):
     broker = redis.Redis(port=system.redis_port, db=1)
     system.stop("worker")
-    time.sleep(6 * INTERVAL_MS / 1000)
-    # Fast-loop ticks only: the exact recount's messages live longer by design.
-    stale = [
-        message["headers"]["id"]
-        for message in map(json.loads, broker.lrange("celery", 0, -1))
-        if message["headers"]["task"] == "metrics_cache.sync_today"
-    ]
-    assert len(stale) >= 4, "beat should have queued ticks while the worker was down"
+    # Beat keeps queueing ticks while the worker is away.
+    stale = wait_for(
+        lambda: ticks if len(ticks := queued_ticks(broker)) >= 4 else None,
+        30,
+        "4 fast-loop ticks queued while the worker is down",
+    )
     visits(1)
     system.start("worker")
-    time.sleep(3)
-    log = system.log("worker")
-    ran = [task for task in stale if re.search(rf"\[{task}\] succeeded", log)]
-    dropped = [task for task in stale if re.search(rf"Discarding revoked task.*{task}", log)]
+
+    def handled() -> tuple[list, list] | None:
+        log = system.log("worker")
+        ran = [task for task in stale if re.search(rf"\[{task}\] succeeded", log)]
+        dropped = [task for task in stale if re.search(rf"Discarding revoked task.*{task}", log)]
+        return (ran, dropped) if len(ran) + len(dropped) == len(stale) else None
+
+    ran, dropped = wait_for(handled, 30, "the worker to run or discard every stale tick")
     assert len(ran) <= 1, ran
     assert len(dropped) >= len(stale) - 1
     # And the count is right after the return.

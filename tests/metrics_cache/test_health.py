@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from io import StringIO
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.db import connections
 
 from metrics_cache import today
 from metrics_cache.registry import METRICS
 from tests.library import library_test
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+
+
+def at(*args) -> time_machine.travel:
+    """The clock stopped at a Jakarta wall-clock time."""
+    return time_machine.travel(datetime(*args, tzinfo=JAKARTA), tick=False)
 
 
 @pytest.mark.django_db
@@ -47,17 +57,25 @@ class TestHealth:
 
     def test_ok_when_everything_is_current(self, library, client, settings):
         settings.VISITOR_SYNC_BUFFER_MS = 0
-        call_command("prewarm", stdout=StringIO())
-        today.tick()
-        response = client.get("/health")
+        library.visit("2026-11-24 23:59:59")
+        first_today = library.visit("2026-11-25 08:00:00")
+        library.visit("2026-11-25 09:30:00")
+        with at(2026, 11, 25, 10, 0):
+            call_command("prewarm", stdout=StringIO())
+            assert today.tick() == "ok"
+            response = client.get("/health")
         body = response.json()
         assert response.status_code == 200
         assert body["status"] == "ok", body
         loop = body["checks"]["fast_loop"]
         assert loop["mode"] == "delta"
-        assert loop["last_run_at"] and loop["last_duration_ms"] is not None
-        assert loop["baseline"] == {"id": None, "count": 0} or "count" in loop["baseline"]
-        assert body["checks"]["snapshots"]["weekly"]["stale"] is False
+        assert loop["last_run_at"].startswith("2026-11-25T03:00:00")  # 10:00 in Jakarta, UTC
+        assert loop["last_duration_ms"] is not None
+        # The day's baseline: today's 2 visits, counted from an id no later than the first.
+        assert set(loop["baseline"]) == {"id", "count"}
+        assert loop["baseline"]["count"] == 2
+        assert loop["baseline"]["id"] is None or loop["baseline"]["id"] <= first_today
+        assert body["checks"]["snapshots"]["weekly"] == {"age_seconds": 0, "stale": False}
 
     def test_degraded_when_the_library_database_is_unreachable(self, library, client):
         call_command("prewarm", stdout=StringIO())

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from io import StringIO
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.core.management import CommandError, call_command
 from django.db import connections
 from django_redis import get_redis_connection
@@ -17,6 +20,8 @@ from metrics_cache.tasks import refresh_group, refresh_metric
 from tests.library import library_test
 
 pytestmark = library_test
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
 
 
 def queued_tasks(broker) -> list[tuple[str, list]]:
@@ -96,8 +101,12 @@ def test_a_flushed_cache_refills_from_the_last_good_payload_without_slims(
 def test_one_failing_metric_does_not_stop_the_others_and_keeps_its_last_good_payload(
     library, scratch_library
 ):
-    # The scratch database has no SLiMS tables: every query fails.
-    with pytest.raises(CommandError, match="11 metric"):
+    # The scratch database has no SLiMS tables: every query fails. Mid-month: on the 1st,
+    # "this month to yesterday" is empty and its metrics rightly need no query at all.
+    with (
+        time_machine.travel(datetime(2026, 11, 25, 10, 0, tzinfo=JAKARTA), tick=False),
+        pytest.raises(CommandError, match="11 metric"),
+    ):
         call_command("prewarm", stdout=StringIO())
     records = SnapshotRecord.objects.all()
     assert records.count() == len(METRICS)
@@ -147,19 +156,24 @@ def test_while_redis_is_down_snapshots_come_from_the_last_good_payloads(
     from django.core.cache import caches
 
     library.visit("2026-01-05 10:00:00", member_id="M1", name="Budi Santoso")
-    call_command("prewarm", stdout=StringIO())
-    served = client.get("/api/visitors/weekly").content
-    top = client.get("/api/visitors/yearly/top").json()
-    settings.CACHES = {
-        "default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}
-    }
-    caches.close_all()
-    with django_assert_max_num_queries(0, connection=connections["library"]):
-        weekly = client.get("/api/visitors/weekly")
-        during = client.get("/api/visitors/yearly/top")
-        summary = client.get("/api/books/summary")
+    # An explicit clock: the visit is in "this year" whatever day the suite runs.
+    with time_machine.travel(datetime(2026, 11, 25, 10, 0, tzinfo=JAKARTA), tick=False):
+        call_command("prewarm", stdout=StringIO())
+        served = client.get("/api/visitors/weekly").content
+        top = client.get("/api/visitors/yearly/top").json()
+        assert [(v["member_id"], v["member_name"], v["total"]) for v in top["data"]] == [
+            (None, "Budi S.", 1)  # the public copy is masked
+        ]
+        settings.CACHES = {
+            "default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}
+        }
+        caches.close_all()
+        with django_assert_max_num_queries(0, connection=connections["library"]):
+            weekly = client.get("/api/visitors/weekly")
+            during = client.get("/api/visitors/yearly/top")
+            summary = client.get("/api/books/summary")
     assert weekly.status_code == 200 and weekly.content == served
-    assert during.json() == top  # still the public (masked) copy
+    assert during.json() == top  # still the public (masked) copy, with Budi in it
     assert summary.status_code == 200
 
 

@@ -266,12 +266,15 @@ class TestIncrement:
         assert response.status_code == 400
         assert "by" in response.json()["errors"]
 
-    def test_increments_then_reconcile_to_the_exact_count(self, library, client, events):
+    def test_increments_then_reconcile_to_the_exact_count(self, library, client, events, caplog):
         library.visit("2026-11-25 08:00:00")
         with at(2026, 11, 25, 10, 0):
-            assert self.post(client).json()["total"] == 1
-            assert self.post(client, {"by": 4}).json()["total"] == 5
-            assert published_total() == 5
+            # The day's first kiosk POST builds the counter from SLiMS's 1 visit, then adds 1.
+            assert self.post(client).json()["total"] == 2
+            assert self.post(client, {"by": 4}).json()["total"] == 6
+            assert published_total() == 6
+            # The kiosks' 5 check-ins never reached SLiMS: the exact recount lowers, and says so.
             assert today.reconcile_tick() == "ok"
             assert published_total() == 1
-        assert [e["total"] for e in events()] == [1, 5, 1]
+        assert [e["total"] for e in events()] == [2, 6, 1]
+        assert "lowered today's count: 6 → 1" in caplog.text

@@ -14,8 +14,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         day = timezone.localdate()
-        old = today.published()
-        result = today.reset_to_exact(day)
-        today.publish(result.total, day, force=True)
+        old, result = today.recount(day)
         before = "unknown" if old is None else str(old["total"])
         self.stdout.write(f"{day} ({settings.TODAY_COUNT_MODE} mode): {before} → {result.total}")
