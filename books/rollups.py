@@ -76,14 +76,8 @@ def _tallies(kind: str):
 
 def _latest_codes(keys, since: date, until: date) -> dict[str, str]:
     """{borrower key: member_id as written on their latest loan in the period}."""
-    described = _tallies(BORROWER).filter(
-        rollups.details_in_period(since, until), last_loan_id__isnull=False
-    )
-    codes: dict[str, str] = {}
-    for batch in rollups.grouped(keys):
-        rows = described.filter(key__in=batch).order_by("last_loan_id").values_list("key", "code")
-        codes.update(rows)
-    return codes
+    latest = rollups.latest_details(TALLIES, _tallies(BORROWER), keys, since, until)
+    return {key: code for key, (_, _, code) in latest.items()}
 
 
 def top_borrowed_books(*, since: date | None, until: date, limit: int = 10) -> list[TopBook]:

@@ -128,13 +128,26 @@ def next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
-def details_in_period(since: date, until: date) -> Q:
-    """Tally rows whose details (the latest row's) describe since..until: day buckets in range
-    and, for a year, the year bucket (its details come only from rows without a day bucket)."""
-    days = Q(grain=GRAIN_DAY, bucket__gte=since, bucket__lte=until)
+def latest_details(
+    table: TallyTable, tallies: models.QuerySet, keys, since: date, until: date
+) -> dict[str, list]:
+    """{key: the values of its latest row in since..until} for `keys`: from the day buckets in
+    range and, for a year, the year bucket (whose details come only from rows without a day
+    bucket). Each kind of bucket is read on its own, through the unique index."""
+    parts = [Q(grain=GRAIN_DAY, bucket__gte=since, bucket__lte=until)]
     if _is_year_to_date(since):
-        return days | Q(grain=GRAIN_YEAR, bucket=since)
-    return days
+        parts.append(Q(grain=GRAIN_YEAR, bucket=since))
+    latest: dict[str, list] = {}
+    for part in parts:
+        described = tallies.filter(part, **{f"{table.columns[1]}__isnull": False})
+        for batch in grouped(keys):
+            rows = described.filter(key__in=batch).values_list("key", *table.columns)
+            for key, *values in rows:
+                if key in latest:
+                    table.merge(latest[key], [0, *values[1:]])
+                else:
+                    latest[key] = values
+    return latest
 
 
 def key_digest(*parts: str | None) -> str:

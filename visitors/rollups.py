@@ -107,14 +107,10 @@ def top_visitors(*, since: date, until: date, limit: int = 10) -> list[TopVisito
         return []
     tallies = VisitorTally.objects.filter(generation=_generation())
     candidates = rollups.top_totals(tallies, since, until, limit)
-    described = tallies.filter(rollups.details_in_period(since, until), last_checkin__isnull=False)
-    latest: dict[str, VisitorTally] = {}
-    for batch in rollups.grouped(candidates):
-        for row in described.filter(key__in=batch).order_by("last_checkin", "last_visitor_id"):
-            latest[row.key] = row
+    latest = rollups.latest_details(TALLIES, tallies, candidates, since, until)
     visitors = [
-        TopVisitor(row.member_id, row.member_name, row.institution, candidates[key])
-        for key, row in latest.items()
+        TopVisitor(member_id, name, institution, candidates[key])
+        for key, (_, _, _, member_id, name, institution) in latest.items()
     ]
     visitors.sort(key=rank_visitor)
     return visitors[:limit]
