@@ -1,0 +1,163 @@
+"""In front of Django (config.asgi): the client's real address, throttling on every URL, and
+anonymous cached reads answered straight from Redis.
+
+A fast answer costs one Redis round trip (the throttle counter and the read, pipelined), no
+ORM, no middleware thread and no thread hop: the bytes and their ETag and Last-Modified were
+prepared when the snapshot was stored. Whatever it cannot answer from that one read (staff,
+a cache miss with its 202 and queued refresh, Redis down, an HTTPS redirect) goes to Django's
+documented DRF views unchanged, and tests/metrics_cache/test_edge.py checks that both answer
+byte for byte alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+import redis.asyncio as aioredis
+from django.conf import settings
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from metrics_cache import answers, clients, headers, keys, snapshots, throttling
+from metrics_cache.monitoring import REQUEST_SECONDS, count_outcome
+from metrics_cache.registry import METRICS
+from metrics_cache.views import BOOK_PARTS, VISITOR_PARTS
+
+logger = logging.getLogger(__name__)
+
+# Redis must answer the fast path within this, or the request goes to Django.
+REDIS_TIMEOUT_SECONDS = 2
+
+
+def _routes() -> dict[str, tuple[str, str]]:
+    routes = {path: ("snapshot", metric.name) for metric in METRICS for path in metric.paths}
+    routes["api/visitors/summary"] = ("summary", "visitors")
+    routes["api/books/summary"] = ("summary", "books")
+    routes["api/visitors/today"] = ("today", "")
+    return {"/" + path: route for path, route in routes.items()}
+
+
+ROUTES = _routes()
+assert set(VISITOR_PARTS) and set(BOOK_PARTS)  # the summaries the routes name exist
+
+
+class Edge:
+    """ASGI application wrapping Django's."""
+
+    def __init__(self, django_app):
+        self.django = django_app
+        self._redis: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
+
+    def redis(self) -> aioredis.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._redis.get(loop)
+        if client is None:
+            client = aioredis.Redis.from_url(
+                settings.REDIS_URL,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+            )
+            self._redis[loop] = client
+        return client
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.django(scope, receive, send)
+        started = time.perf_counter()
+        scope = clients.resolve(scope)
+        route = _fast_route(scope)
+        pipe = self.redis().pipeline(transaction=False)
+        limit, left = throttling.queue(pipe, clients.address(scope))
+        lookup = _queue_read(pipe, route) if route else None
+        try:
+            results = await pipe.execute()
+        except (RedisError, OSError):
+            # Redis is down: nothing to count with; Django serves the last good copies.
+            return await self.django(scope, receive, send)
+        if results[0] > limit:
+            response_headers, body = throttling.too_many(left)
+            await _send(send, 429, response_headers, body)
+            return None
+        answer = lookup(scope, results[2:]) if lookup else None
+        if answer is None:
+            return await self.django(scope, receive, send)
+        status, response_headers, body = answer
+        await _send(send, status, response_headers, body)
+        REQUEST_SECONDS.labels(scope["path"][1:], scope["method"]).observe(
+            time.perf_counter() - started
+        )
+        return None
+
+
+def _fast_route(scope) -> tuple[str, str] | None:
+    """Anonymous GET/HEAD of a cached path; anything with credentials goes to Django."""
+    if scope["method"] not in ("GET", "HEAD"):
+        return None
+    route = ROUTES.get(scope["path"])
+    if route is None:
+        return None
+    if settings.SECURE_SSL_REDIRECT and scope.get("scheme") != "https":
+        return None  # Django redirects
+    if b"format=" in scope.get("query_string", b""):
+        return None  # DRF's format override decides these
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return None
+        if name == b"cookie" and settings.SESSION_COOKIE_NAME.encode() + b"=" in value:
+            return None
+    return route
+
+
+def _queue_read(pipe, route):
+    kind, name = route
+    if kind == "snapshot":
+        audience = settings.MEMBER_DETAILS
+        body_field, etag_field = snapshots.fields(audience)
+        pipe.hmget(keys.snapshot(name), body_field, etag_field, "last_modified")
+        return lambda scope, results: _snapshot(scope, name, results[0])
+    if kind == "summary":
+        pipe.get(keys.summary(name, settings.MEMBER_DETAILS))
+        return lambda scope, results: _summary(scope, results[0])
+    pipe.get(keys.today_count())
+    return lambda scope, results: _today(scope, results[0])
+
+
+def _snapshot(scope, name: str, values):
+    body, etag, last_modified = values
+    if body is None or etag is None or last_modified is None:
+        return None  # warming: Django answers 202 and queues the refresh
+    stored_headers = {
+        "ETag": etag.decode(),
+        "Last-Modified": last_modified.decode(),
+        "Cache-Control": answers.CACHE_CONTROL,
+        "Vary": answers.VARY,
+    }
+    if answers.etag_matches(headers.request_header(scope, b"if-none-match"), etag.decode()):
+        count_outcome(name, "not_modified")
+        return 304, headers.as_django(scope, stored_headers, b"", headers.HTML), b""
+    count_outcome(name, "hit")
+    return 200, headers.as_django(scope, stored_headers, body), body
+
+
+def _summary(scope, body):
+    if body is None:
+        return None
+    return 200, headers.as_django(scope, answers.SUMMARY_HEADERS, body), body
+
+
+def _today(scope, raw):
+    if raw is None:
+        return None
+    value = json.loads(raw)
+    if value.get("date") != timezone.localdate().isoformat():
+        return None  # yesterday's figure: Django counts
+    body = answers.today_body(value, "cache")
+    return 200, headers.as_django(scope, answers.TODAY_HEADERS, body), body
+
+
+async def _send(send, status: int, response_headers, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,63 @@
+"""Calling an ASGI application in process, as daphne would, and reading its answer."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from asgiref.sync import async_to_sync
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+    def header_list(self) -> list[tuple[str, str]]:
+        return sorted(self.headers.items())
+
+
+def scope(method: str, path: str, headers: dict[str, str] | None = None, *,
+          client: str = "127.0.0.1", query: bytes = b"", scheme: str = "http") -> dict:  # fmt: skip
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": scheme,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+        + [(b"host", b"127.0.0.1")],
+        "client": (client, 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def _call(app, request_scope: dict) -> Answer:
+    sent: list[dict] = []
+    requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive():
+        if requests:
+            return requests.pop()
+        await asyncio.Event().wait()  # the client stays connected (Django's task is cancelled)
+
+    async def send(message):
+        sent.append(message)
+
+    await app(request_scope, receive, send)
+    start = next(message for message in sent if message["type"] == "http.response.start")
+    headers: dict[str, str] = {}
+    for name, value in start["headers"]:
+        name = name.decode().lower()
+        headers[name] = f"{headers[name]}, {value.decode()}" if name in headers else value.decode()
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return Answer(start["status"], headers, body)
+
+
+def call(app, method: str, path: str, headers: dict[str, str] | None = None, **kwargs) -> Answer:
+    return async_to_sync(_call)(app, scope(method, path, headers, **kwargs))
