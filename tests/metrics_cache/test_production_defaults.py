@@ -6,7 +6,6 @@ import pytest
 from django.core.cache import caches
 
 
-
 @pytest.mark.django_db
 def test_cors_allows_only_the_listed_origins(client, settings):
     settings.CORS_ALLOWED_ORIGINS = ["https://perpustakaan.example.ac.id"]
