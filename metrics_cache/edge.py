@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 
 import redis.asyncio as aioredis
 from django.conf import settings
@@ -49,19 +50,21 @@ class Edge:
 
     def __init__(self, django_app):
         self.django = django_app
-        self._redis: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
+        # One client per event loop (daphne has one; tests make several).
+        self._scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    def redis(self) -> aioredis.Redis:
+    def _script(self):
         loop = asyncio.get_running_loop()
-        client = self._redis.get(loop)
-        if client is None:
+        script = self._scripts.get(loop)
+        if script is None:
+            # No socket_timeout: redis-py would wrap every read in asyncio.wait_for (a task
+            # per read); one asyncio.timeout around the whole call bounds it instead.
             client = aioredis.Redis.from_url(
-                settings.REDIS_URL,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                settings.REDIS_URL, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
             )
-            self._redis[loop] = client
-        return client
+            script = client.register_script(throttling.COUNT_AND_READ)
+            self._scripts[loop] = script
+        return script
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -69,22 +72,22 @@ class Edge:
         started = time.perf_counter()
         scope = clients.resolve(scope)
         route = _fast_route(scope)
-        pipe = self.redis().pipeline(transaction=False)
-        limit, left = throttling.queue(pipe, clients.address(scope))
-        lookup = _queue_read(pipe, route) if route else None
+        key, limit, lifetime, left = throttling.counter(clients.address(scope))
+        read_keys, read_args, answer = _read(route) if route else ((), (), None)
         try:
-            results = await pipe.execute()
-        except (RedisError, OSError):
+            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                reply = await self._script()(keys=[key, *read_keys], args=[lifetime, *read_args])
+        except (RedisError, OSError, TimeoutError):
             # Redis is down: nothing to count with; Django serves the last good copies.
             return await self.django(scope, receive, send)
-        if results[0] > limit:
+        if reply[0] > limit:
             response_headers, body = throttling.too_many(left)
             await _send(send, 429, response_headers, body)
             return None
-        answer = lookup(scope, results[2:]) if lookup else None
-        if answer is None:
+        answered = answer(scope, reply[1]) if answer else None
+        if answered is None:
             return await self.django(scope, receive, send)
-        status, response_headers, body = answer
+        status, response_headers, body = answered
         await _send(send, status, response_headers, body)
         REQUEST_SECONDS.labels(scope["path"][1:], scope["method"]).observe(
             time.perf_counter() - started
@@ -111,18 +114,19 @@ def _fast_route(scope) -> tuple[str, str] | None:
     return route
 
 
-def _queue_read(pipe, route):
+def _read(route):
+    """(keys, arguments) of the read for COUNT_AND_READ, and what answers from its reply."""
     kind, name = route
     if kind == "snapshot":
-        audience = settings.MEMBER_DETAILS
-        body_field, etag_field = snapshots.fields(audience)
-        pipe.hmget(keys.snapshot(name), body_field, etag_field, "last_modified")
-        return lambda scope, results: _snapshot(scope, name, results[0])
+        body_field, etag_field = snapshots.fields(settings.MEMBER_DETAILS)
+        return (
+            (keys.snapshot(name),),
+            ("hmget", body_field, etag_field, "last_modified"),
+            lambda scope, values: _snapshot(scope, name, values),
+        )
     if kind == "summary":
-        pipe.get(keys.summary(name, settings.MEMBER_DETAILS))
-        return lambda scope, results: _summary(scope, results[0])
-    pipe.get(keys.today_count())
-    return lambda scope, results: _today(scope, results[0])
+        return (keys.summary(name, settings.MEMBER_DETAILS),), ("get",), _summary
+    return (keys.today_count(),), ("get",), _today
 
 
 def _snapshot(scope, name: str, values):

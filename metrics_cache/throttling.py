@@ -32,13 +32,24 @@ def window(now: float | None = None) -> tuple[str, int, int, float]:
     return str(index), limit, seconds, (index + 1) * seconds - now
 
 
-def queue(pipe, address: str) -> tuple[int, float]:
-    """Adds the counter's INCR and EXPIRE to `pipe`; returns (limit, seconds left)."""
+# One command, so one round trip and one reply to parse: count the request (the counter
+# expires with its window), then read what the request asks for, if anything.
+COUNT_AND_READ = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if ARGV[2] == 'hmget' then
+  return {count, redis.call('HMGET', KEYS[2], ARGV[3], ARGV[4], ARGV[5])}
+elseif ARGV[2] == 'get' then
+  return {count, redis.call('GET', KEYS[2])}
+end
+return {count}
+"""
+
+
+def counter(address: str) -> tuple[str, int, int, float]:
+    """(counter key, limit, key lifetime in seconds, seconds left in the window)."""
     index, limit, seconds, left = window()
-    key = keys.throttle(address, int(index))
-    pipe.incr(key)
-    pipe.expire(key, seconds + 1)
-    return limit, left
+    return keys.throttle(address, int(index)), limit, seconds + 1, left
 
 
 def too_many(retry_after_seconds: float) -> tuple[list[tuple[bytes, bytes]], bytes]:
