@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from metrics_cache import answers, clients, headers, keys, snapshots, throttling
+from metrics_cache import answers, clients, headers, keys, snapshots, sse, throttling
 from metrics_cache.monitoring import REQUEST_SECONDS, count_outcome
 from metrics_cache.registry import METRICS
 from metrics_cache.views import BOOK_PARTS, VISITOR_PARTS
@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 # Redis must answer the fast path within this, or the request goes to Django.
 REDIS_TIMEOUT_SECONDS = 2
+# Connections to Redis per web process.
+REDIS_CONNECTIONS = 64
 
 
 def _routes() -> dict[str, tuple[str, str]]:
@@ -38,6 +40,7 @@ def _routes() -> dict[str, tuple[str, str]]:
     routes["api/visitors/summary"] = ("summary", "visitors")
     routes["api/books/summary"] = ("summary", "books")
     routes["api/visitors/today"] = ("today", "")
+    routes["api/visitors/today/stream"] = ("stream", "")
     return {"/" + path: route for path, route in routes.items()}
 
 
@@ -59,9 +62,15 @@ class Edge:
         if script is None:
             # No socket_timeout: redis-py would wrap every read in asyncio.wait_for (a task
             # per read); one asyncio.timeout around the whole call bounds it instead.
-            client = aioredis.Redis.from_url(
-                settings.REDIS_URL, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+            # A bounded pool that makes a burst wait its turn (a reconnect storm of SSE
+            # clients) instead of failing over to Django when connections run out.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                settings.REDIS_URL,
+                max_connections=REDIS_CONNECTIONS,
+                timeout=REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
             )
+            client = aioredis.Redis(connection_pool=pool)
             script = client.register_script(throttling.COUNT_AND_READ)
             self._scripts[loop] = script
         return script
@@ -74,6 +83,7 @@ class Edge:
         route = _fast_route(scope)
         key, limit, lifetime, left = throttling.counter(clients.address(scope))
         read_keys, read_args, answer = _read(route) if route else ((), (), None)
+        sequence = sse.broadcast.sequence  # before the count is read (see sse.serve)
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
                 reply = await self._script()(keys=[key, *read_keys], args=[lifetime, *read_args])
@@ -84,6 +94,8 @@ class Edge:
             response_headers, body = throttling.too_many(left)
             await _send(send, 429, response_headers, body)
             return None
+        if route and route[0] == "stream":
+            return await self._stream(scope, receive, send, reply[1], sequence)
         answered = answer(scope, reply[1]) if answer else None
         if answered is None:
             return await self.django(scope, receive, send)
@@ -94,6 +106,18 @@ class Edge:
         )
         return None
 
+    async def _stream(self, scope, receive, send, raw, sequence: int):
+        value = _today_value(raw)
+        if value is None:
+            return await self.django(scope, receive, send)  # a miss: Django counts once
+        at = timezone.localtime().isoformat(timespec="milliseconds")
+        response_headers = headers.as_django(
+            scope, sse.HEADERS, None, "text/event-stream", drf=False
+        )
+        await sse.serve(receive, send, response_headers, sse.init_event(value, at),
+                        value["total"], sequence)  # fmt: skip
+        return None
+
 
 def _fast_route(scope) -> tuple[str, str] | None:
     """Anonymous GET/HEAD of a cached path; anything with credentials goes to Django."""
@@ -102,6 +126,15 @@ def _fast_route(scope) -> tuple[str, str] | None:
     route = ROUTES.get(scope["path"])
     if route is None:
         return None
+    if route[0] == "stream":
+        # The stream shows no member data: credentials do not matter. A resumed stream
+        # (Last-Event-ID, django-eventstream's query parameters) is django-eventstream's.
+        resumed = scope["query_string"] or any(
+            name == b"last-event-id" for name, _ in scope["headers"]
+        )
+        if scope["method"] != "GET" or resumed or not settings.ENABLE_SSE_TODAY:
+            return None
+        return route
     if settings.SECURE_SSL_REDIRECT and scope.get("scheme") != "https":
         return None  # Django redirects
     if b"format=" in scope.get("query_string", b""):
@@ -129,6 +162,13 @@ def _read(route):
     return (keys.today_count(),), ("get",), _today
 
 
+def _today_value(raw) -> dict | None:
+    if raw is None:
+        return None
+    value = json.loads(raw)
+    return value if value.get("date") == timezone.localdate().isoformat() else None
+
+
 def _snapshot(scope, name: str, values):
     body, etag, last_modified = values
     if body is None or etag is None or last_modified is None:
@@ -153,11 +193,9 @@ def _summary(scope, body):
 
 
 def _today(scope, raw):
-    if raw is None:
-        return None
-    value = json.loads(raw)
-    if value.get("date") != timezone.localdate().isoformat():
-        return None  # yesterday's figure: Django counts
+    value = _today_value(raw)
+    if value is None:
+        return None  # a miss, or yesterday's figure: Django counts
     body = answers.today_body(value, "cache")
     return 200, headers.as_django(scope, answers.TODAY_HEADERS, body), body
 

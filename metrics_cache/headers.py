@@ -22,8 +22,8 @@ JSON = "application/json"
 HTML = "text/html; charset=utf-8"  # an HttpResponse's default, which Django's 304s carry
 # DRF's Allow for a GET view (HEAD comes with GET).
 ALLOW = "GET, HEAD, OPTIONS"
-# The Vary entries LocaleMiddleware, SessionMiddleware (DRF's session authentication reads the
-# session) and CorsMiddleware add, in the order they run on a response.
+# The Vary entries LocaleMiddleware, SessionMiddleware (the session is read: by DRF's session
+# authentication, by django-eventstream's request) and CorsMiddleware add, in that order.
 MIDDLEWARE_VARY = ("Accept-Language", "Cookie", "origin")
 
 
@@ -34,16 +34,20 @@ def request_header(scope, name: bytes) -> str:
     return ""
 
 
-def as_django(scope, view_headers: dict[str, str], body: bytes, content_type: str = JSON):
-    """The ASGI header list Django would send for a view's answer with `view_headers`."""
+def as_django(scope, view_headers: dict[str, str], body: bytes | None,
+              content_type: str = JSON, *, drf: bool = True):  # fmt: skip
+    """The ASGI header list Django would send for a view's answer with `view_headers`: a DRF
+    view's (`drf`), or a plain view's; `body` None for a streaming answer."""
     response = {"Content-Type": content_type, **view_headers}
     response["Vary"] = _vary(view_headers.get("Vary", ""))
     response["Content-Language"] = _language(
         request_header(scope, b"accept-language"), request_header(scope, b"cookie")
     )
     response["X-Frame-Options"] = settings.X_FRAME_OPTIONS
-    response["Content-Length"] = str(len(body))
-    response["Allow"] = ALLOW
+    if body is not None:
+        response["Content-Length"] = str(len(body))
+    if drf:
+        response["Allow"] = ALLOW
     if settings.SECURE_HSTS_SECONDS and scope.get("scheme") == "https":
         response["Strict-Transport-Security"] = _hsts()
     if settings.SECURE_CONTENT_TYPE_NOSNIFF:

@@ -61,3 +61,37 @@ async def _call(app, request_scope: dict) -> Answer:
 
 def call(app, method: str, path: str, headers: dict[str, str] | None = None, **kwargs) -> Answer:
     return async_to_sync(_call)(app, scope(method, path, headers, **kwargs))
+
+
+class OpenStream:
+    """An ASGI request left open, as an EventSource's: read its messages, then hang up."""
+
+    def __init__(self, app, request_scope: dict):
+        self.app, self.scope = app, request_scope
+        self.messages: asyncio.Queue = asyncio.Queue()
+        self._incoming: asyncio.Queue = asyncio.Queue()
+        self._incoming.put_nowait({"type": "http.request", "body": b"", "more_body": False})
+        self.task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> OpenStream:
+        self.task = asyncio.ensure_future(self.app(self.scope, self._incoming.get,
+                                                   self.messages.put))  # fmt: skip
+        return self
+
+    async def start(self, timeout: float = 10) -> dict:
+        return await asyncio.wait_for(self.messages.get(), timeout)
+
+    async def read_until(self, marker: bytes, timeout: float = 10) -> bytes:
+        body = b""
+        async with asyncio.timeout(timeout):
+            while marker not in body:
+                message = await self.messages.get()
+                body += message.get("body", b"")
+        return body
+
+    async def __aexit__(self, *exc) -> None:
+        self._incoming.put_nowait({"type": "http.disconnect"})
+        try:
+            await asyncio.wait_for(self.task, 10)
+        except (TimeoutError, asyncio.CancelledError):
+            self.task.cancel()
