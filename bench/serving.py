@@ -95,7 +95,7 @@ def compare(args, a_url: str, a_pid: int, b_url: str, b_pid: int, path: str, pee
     log(output)
     figures = {}
     for side in ("candidate", "peer"):
-        line = next(line for line in output.splitlines() if line.startswith(f"{side} "))
+        line = next(line for line in output.splitlines() if re.match(rf"{side}\s+http", line))
         rps, p99, cpu = re.search(
             r"median ([\d.]+) req/s\s+median p99 ([\d.]+) ms\s+median CPU-us/req (\S+)", line
         ).groups()

@@ -139,6 +139,8 @@ def _fast_route(scope) -> tuple[str, str] | None:
         return None  # Django redirects
     if b"format=" in scope.get("query_string", b""):
         return None  # DRF's format override decides these
+    if not headers.host_allowed(headers.request_header(scope, b"host")):
+        return None  # Django answers 400 (ALLOWED_HOSTS)
     for name, value in scope["headers"]:
         if name == b"authorization":
             return None

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http.cookie import parse_cookie
+from django.http.request import split_domain_port, validate_host
 from django.utils.cache import cc_delim_re
 from django.utils.translation import trans_real
 
@@ -25,6 +26,17 @@ ALLOW = "GET, HEAD, OPTIONS"
 # The Vary entries LocaleMiddleware, SessionMiddleware (the session is read: by DRF's session
 # authentication, by django-eventstream's request) and CorsMiddleware add, in that order.
 MIDDLEWARE_VARY = ("Accept-Language", "Cookie", "origin")
+
+
+def host_allowed(host: str) -> bool:
+    """Django's ALLOWED_HOSTS check (CommonMiddleware answers 400 otherwise)."""
+    return _host_allowed(host, tuple(settings.ALLOWED_HOSTS))
+
+
+@functools.lru_cache(maxsize=64)
+def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    domain, _ = split_domain_port(host)
+    return bool(domain) and validate_host(domain, allowed)
 
 
 def request_header(scope, name: bytes) -> str:

@@ -30,8 +30,10 @@ def scope(method: str, path: str, headers: dict[str, str] | None = None, *,
         "raw_path": path.encode(),
         "query_string": query,
         "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-        + [(b"host", b"127.0.0.1")],
+        "headers": [
+            (k.lower().encode(), v.encode("latin-1"))
+            for k, v in {"Host": "127.0.0.1", **(headers or {})}.items()
+        ],
         "client": (client, 50000),
         "server": ("127.0.0.1", 8000),
     }

@@ -107,6 +107,13 @@ def test_conditional_requests_are_the_same_through_both_paths(stored):
             assert (fast.status, reached_django) == (status, 0), path
 
 
+def test_a_host_not_allowed_is_left_to_django(stored):
+    for host in ("evil.example", "\xff\xfe"):
+        direct, fast, reached_django = both("GET", "/api/visitors/weekly", {"Host": host})
+        assert (direct.status, fast.status, reached_django) == (400, 400, 1), host
+        assert_same(direct, fast, host)
+
+
 def test_staff_and_token_requests_are_left_to_django(stored, credentials):
     for kind, headers in credentials.items():
         for path in ("/api/visitors/monthly/top", "/api/books/top/borrowers/month", *SUMMARIES):
