@@ -1,4 +1,5 @@
-"""The ASGI application served by daphne."""
+"""The ASGI application served by daphne: Django behind the edge (client address, throttling,
+cached reads straight from Redis; see metrics_cache.edge)."""
 
 import os
 
@@ -6,4 +7,8 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from metrics_cache.edge import Edge  # noqa: E402  (needs the apps loaded above)
+
+application = Edge(django_application)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import zoneinfo
 from pathlib import Path
@@ -96,6 +97,17 @@ def env_rate(name: str, default: str) -> str:
                                               "h", "hour", "d", "day"}:  # fmt: skip
         raise _bad(name, raw, "requests per period, e.g. 600/min")
     return raw
+
+
+def env_networks(name: str) -> list[str]:
+    """Addresses or CIDR ranges (`10.0.0.1, 172.16.0.0/12`), checked at start-up."""
+    networks = []
+    for part in env_list(name, []):
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise _bad(name, part, "IP addresses or CIDR ranges, comma-separated") from None
+    return networks
 
 
 def env_time_zone(name: str, default: str) -> str:

@@ -11,6 +11,7 @@ from config.env import (
     env_database,
     env_int,
     env_list,
+    env_networks,
     env_rate,
     env_redis_url,
     env_required,
@@ -42,15 +43,19 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (metrics_cache.edge);
+# from any other peer those headers are ignored, so a client cannot pick its own address.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 # HTTPS=true when the service is reached over HTTPS (usually a reverse proxy terminating TLS):
-# secure cookies, HSTS, redirects, and the proxy's X-Forwarded-Proto trusted.
+# secure cookies, HSTS, redirects.
 HTTPS = env_bool("HTTPS", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+# No SECURE_PROXY_SSL_HEADER: the edge sets the ASGI scheme from X-Forwarded-Proto, and only
+# when a trusted proxy sent it.
 SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -140,6 +145,9 @@ ENABLE_SSE_TODAY = env_bool("ENABLE_SSE_TODAY", True)
 # What anonymous requests see of members in top lists (staff always see everything).
 MEMBER_DETAILS = env_choice("MEMBER_DETAILS", "masked", ("full", "masked", "hidden"))
 ENABLE_DOCS = env_bool("ENABLE_DOCS", True)
+# Requests per client address, counted in front of Django on every URL. Screens behind one NAT
+# share an address: 20 requests/s covers a few dozen dashboards polling several endpoints.
+THROTTLE_ANON_RATE = env_rate("THROTTLE_ANON_RATE", "1200/min")
 
 # --- Django ------------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -210,10 +218,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["metrics_cache.throttling.AnonymousRateThrottle"],
-    # Per client address. Screens behind one NAT share an address: 20 requests/s covers a
-    # few dozen dashboards polling several endpoints every few seconds.
-    "DEFAULT_THROTTLE_RATES": {"anon": env_rate("THROTTLE_ANON_RATE", "1200/min")},
+    # Throttling happens in front of Django, on every URL (metrics_cache.edge).
+    "DEFAULT_THROTTLE_CLASSES": [],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",

@@ -18,7 +18,7 @@ from django.conf import settings
 from django_eventstream.event import Event
 from django_eventstream.views import get_listener_manager
 
-from metrics_cache import keys
+from metrics_cache import keys, sse
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ _task: asyncio.Task | None = None
 
 
 def deliver(data: str) -> None:
+    """To the clients of the edge's stream (metrics_cache.sse) and of django-eventstream's."""
+    sse.broadcast.publish(data)
     get_listener_manager().add_to_queues(CHANNEL, Event(CHANNEL, "update", data))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime
 
 from django.conf import settings
@@ -16,9 +18,38 @@ from metrics_cache.registry import METRICS
 
 # The library check must answer fast even when the server does not.
 LIBRARY_CHECK_TIMEOUT_SECONDS = 2
+# Screens never reach SLiMS: /health reports what the fast loop last saw, and probes itself
+# (when the loop is not running) at most once per this many seconds in each process.
+PROBE_EVERY_SECONDS = 10
+
+_probes: dict[str, tuple[float, str]] = {}  # check -> (monotonic time, result)
+_probe_lock = threading.Lock()
 
 
-def _library_db() -> str:
+def _probed(check: str, probe) -> str:
+    """`probe()`'s result, shared by every request of this process for PROBE_EVERY_SECONDS."""
+    with _probe_lock:  # concurrent requests wait for one probe rather than each making one
+        at, result = _probes.get(check, (float("-inf"), ""))
+        if time.monotonic() - at >= PROBE_EVERY_SECONDS:
+            result = probe()
+            _probes[check] = (time.monotonic(), result)
+        return result
+
+
+def forget_probes() -> None:
+    """Tests start without this process's remembered probe results."""
+    with _probe_lock:
+        _probes.clear()
+
+
+def _library_db(loop: dict | None) -> str:
+    """As the fast loop last observed it while the loop runs; else a (rationed) probe."""
+    if loop is not None and loop["last_run_at"] and not _is_behind(loop["last_run_at"]):
+        return "unreachable" if loop["error"] else "ok"
+    return _probed("library_db", _probe_library_db)
+
+
+def _probe_library_db() -> str:
     reader = connections[LIBRARY_ALIAS]
     settings_dict = {**reader.settings_dict, "OPTIONS": {**reader.settings_dict["OPTIONS"]}}
     if reader.vendor == "mysql":
@@ -38,6 +69,10 @@ def _library_db() -> str:
 
 
 def _app_db() -> str:
+    return _probed("app_db", _probe_app_db)
+
+
+def _probe_app_db() -> str:
     try:
         with connections["default"].cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -46,20 +81,23 @@ def _app_db() -> str:
         return "unreachable"
 
 
-def _fast_loop() -> tuple[dict, bool]:
-    status = today.loop_status()
+def _is_behind(last: str | None) -> bool:
     interval = settings.VISITOR_SYNC_MIN_INTERVAL_MS / 1000
-    last = status.pop("last_success_at")
-    status.pop("error", None)
-    behind = last is None or (
+    return last is None or (
         timezone.now() - datetime.fromisoformat(last)
     ).total_seconds() > 3 * max(interval, 1)
-    return status, behind
+
+
+def _fast_loop(status: dict) -> tuple[dict, bool]:
+    status = dict(status)
+    last = status.pop("last_success_at")
+    status.pop("error", None)
+    return status, _is_behind(last)
 
 
 def fast_loop_current() -> bool:
     """True while beat schedules ticks and a worker runs them (the containers' beat check)."""
-    return not _fast_loop()[1]
+    return not _fast_loop(today.loop_status())[1]
 
 
 def _snapshots() -> dict:
@@ -86,13 +124,14 @@ def report() -> tuple[int, dict]:
     """(HTTP status, body): 503 when Redis is unreachable, else 200 ok or degraded."""
     try:
         get_redis_connection("default").ping()
+        loop = today.loop_status()
     except RedisError:
-        checks = {"redis": "unreachable", "library_db": _library_db(), "app_db": _app_db()}
+        checks = {"redis": "unreachable", "library_db": _library_db(None), "app_db": _app_db()}
         return 503, {"status": "unavailable", "checks": checks}
-    fast_loop, behind = _fast_loop()
+    fast_loop, behind = _fast_loop(loop)
     checks = {
         "redis": "ok",
-        "library_db": _library_db(),
+        "library_db": _library_db(loop),
         "app_db": _app_db(),
         "fast_loop": fast_loop,
         "snapshots": _snapshots(),

@@ -58,8 +58,14 @@ def group_lock(group: str) -> str:
     return f"{prefix()}:lock:group:{group}"
 
 
-def summary(kind: str) -> str:
-    return f"{prefix()}:summary:{kind}"
+def summary(kind: str, audience: str) -> str:
+    """A composed summary as one audience sees it (privacy.AUDIENCES)."""
+    return f"{prefix()}:summary:{kind}:{audience}"
+
+
+def throttle(address: str, window: int) -> str:
+    """Requests from one client address in one throttle window (a counter with an expiry)."""
+    return f"{prefix()}:throttle:{address}:{window}"
 
 
 def prewarm_boot() -> str:

@@ -10,7 +10,7 @@ import time
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 from django_eventstream.eventrequest import EventRequest
 from django_eventstream.utils import add_default_headers, sse_encode_event
@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from metrics_cache import fanout, keys, schema, today
+from metrics_cache import answers, fanout, keys, schema, today
 from metrics_cache.errors import error_response, require_safe_json
 from visitors.selectors import visits_today_exact
 
@@ -91,7 +91,8 @@ class TodayView(APIView):
         value, source = current_today()
         if value is None:
             return _unavailable()
-        return JsonResponse({**value, "source": source}, headers={"Cache-Control": "no-store"})
+        body = answers.today_body(value, source)
+        return HttpResponse(body, content_type="application/json", headers=answers.TODAY_HEADERS)
 
 
 class IncrementSerializer(serializers.Serializer):

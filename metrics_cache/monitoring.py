@@ -20,6 +20,7 @@ from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 
 from metrics_cache import fanout, snapshots, today
+from metrics_cache import sse as edge_stream
 from metrics_cache.errors import require_safe_json
 from metrics_cache.registry import METRICS
 
@@ -75,7 +76,8 @@ class SharedCollector:
         sse = GaugeMetricFamily("libdash_sse_clients", "SSE clients connected to this process")
         manager = get_listener_manager()
         with manager.lock:
-            sse.add_metric([], len(manager.listeners_by_channel.get(fanout.CHANNEL, ())))
+            django_clients = len(manager.listeners_by_channel.get(fanout.CHANNEL, ()))
+        sse.add_metric([], django_clients + edge_stream.broadcast.clients)
         yield from (ages, loop_duration, loop_success, up, sse)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -11,12 +12,13 @@ from datetime import date, datetime
 
 from django.db import close_old_connections
 from django.utils import timezone
+from django.utils.http import http_date
 from django_redis import get_redis_connection
 
 from config.library import library_fingerprint
 from metrics_cache import keys, privacy
 from metrics_cache.models import SnapshotRecord
-from metrics_cache.registry import METRICS, Metric, RunContext
+from metrics_cache.registry import BY_NAME, METRICS, Metric, RunContext
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +28,7 @@ class Stored:
     body: bytes
     etag: str
     generated_at: datetime
-
-
-# Audiences of a snapshot: the public one (member details per MEMBER_DETAILS) and staff.
-PUBLIC, STAFF = "", "_staff"
+    last_modified: str = ""  # the HTTP date of generated_at, prepared when stored
 
 
 @dataclass(frozen=True)
@@ -45,45 +44,57 @@ def redis():
     return get_redis_connection("default")
 
 
-def read(metric: str, audience: str = PUBLIC) -> Stored | None:
-    body, etag, generated = redis().hmget(
-        keys.snapshot(metric), f"body{audience}", f"etag{audience}", "generated_at"
+def fields(audience: str) -> tuple[str, str]:
+    """The hash fields holding one audience's body and ETag (the fast path reads them too)."""
+    return f"body:{audience}", f"etag:{audience}"
+
+
+def read(metric: str, audience: str = privacy.FULL) -> Stored | None:
+    body_field, etag_field = fields(audience)
+    body, etag, generated, modified = redis().hmget(
+        keys.snapshot(metric), body_field, etag_field, "generated_at", "last_modified"
     )
-    if body is None:
+    if body is None or generated is None:
         return None
-    return Stored(body, etag.decode(), datetime.fromisoformat(generated.decode()))
+    return Stored(
+        body, etag.decode(), datetime.fromisoformat(generated.decode()), (modified or b"").decode()
+    )
 
 
 def _etag(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
+def variants(metric: Metric, full: bytes) -> dict[str, bytes]:
+    """What each audience may see (full, masked, hidden), prepared once per stored snapshot so
+    that answering a request never parses JSON."""
+    if not metric.personal:
+        return dict.fromkeys(privacy.AUDIENCES, full)
+    snapshot = json.loads(full)
+    bodies = {}
+    for audience in privacy.AUDIENCES:
+        shown = {**snapshot, "data": privacy.rows_for(snapshot["data"], audience)}
+        bodies[audience] = json.dumps(shown, ensure_ascii=False, separators=(",", ":")).encode()
+    bodies[privacy.FULL] = full
+    return bodies
+
+
 def _store(metric: Metric, full: bytes, generated_at: datetime) -> None:
-    """Stores the envelope for staff and, where it names members, a public one."""
-    public = _public_body(metric, full)
+    """Stores the envelope once per audience, with its ETag and Last-Modified ready to send."""
+    mapping: dict[str, bytes | str] = {
+        "generated_at": generated_at.isoformat(),
+        "last_modified": http_date(generated_at.timestamp()),
+    }
+    for audience, body in variants(metric, full).items():
+        body_field, etag_field = fields(audience)
+        mapping[body_field] = body
+        mapping[etag_field] = _etag(body)
     key = keys.snapshot(metric.name)
     pipe = redis().pipeline()
     pipe.delete(key)
-    pipe.hset(
-        key,
-        mapping={
-            f"body{PUBLIC}": public,
-            f"etag{PUBLIC}": _etag(public),
-            f"body{STAFF}": full,
-            f"etag{STAFF}": _etag(full),
-            "generated_at": generated_at.isoformat(),
-        },
-    )
+    pipe.hset(key, mapping=mapping)
     pipe.expire(key, keys.aggregate_ttl_seconds())
     pipe.execute()
-
-
-def _public_body(metric: Metric, full: bytes) -> bytes:
-    if not metric.personal:
-        return full
-    snapshot = json.loads(full)
-    snapshot["data"] = privacy.public_rows(snapshot["data"])
-    return json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def envelope(metric: Metric, data, generated_at: datetime, today: date) -> bytes:
@@ -158,15 +169,22 @@ def _last_good(metric: Metric, today: date) -> SnapshotRecord | None:
     return record
 
 
-def read_last_good(metric: Metric, audience: str = PUBLIC) -> Stored | None:
+def read_last_good(metric: Metric, audience: str = privacy.FULL) -> Stored | None:
     """While Redis is unreachable: the snapshot from the service's own database, so a Redis
-    restart costs dashboards nothing. Never the library database."""
+    restart costs dashboards nothing. Never the library database. The audiences' bodies are
+    the ones _store would keep (prepared once per record and process, not per request)."""
     record = _last_good(metric, timezone.localdate())
     if record is None:
         return None
-    full = record.payload.encode()
-    body = full if audience == STAFF else _public_body(metric, full)
-    return Stored(body, _etag(body), timezone.localtime(record.generated_at))
+    body, etag = _last_good_variants(metric.name, record.payload)[audience]
+    generated_at = timezone.localtime(record.generated_at)
+    return Stored(body, etag, generated_at, http_date(generated_at.timestamp()))
+
+
+@functools.lru_cache(maxsize=64)
+def _last_good_variants(name: str, payload: str) -> dict[str, tuple[bytes, str]]:
+    bodies = variants(BY_NAME[name], payload.encode())
+    return {audience: (body, _etag(body)) for audience, body in bodies.items()}
 
 
 def restore(metric: Metric, today: date) -> bool:

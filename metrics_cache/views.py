@@ -7,22 +7,18 @@ import json
 
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
-from django.utils.http import http_date
 from django_redis import get_redis_connection
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from redis.exceptions import RedisError
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from metrics_cache import keys, schema, snapshots
+from metrics_cache import answers, keys, privacy, schema, snapshots
 from metrics_cache.errors import error_response, require_safe_json
 from metrics_cache.health import report as health_report
 from metrics_cache.monitoring import count_outcome
 from metrics_cache.registry import BY_NAME, METRICS, Metric
 from metrics_cache.tasks import queue_refresh
-
-CACHE_CONTROL = "public, max-age=60"
-PRIVATE_CACHE = "private, max-age=60"
 
 
 def warming_response(metric: str, **extra) -> JsonResponse:
@@ -40,9 +36,17 @@ def warming_response(metric: str, **extra) -> JsonResponse:
 
 
 def audience(request) -> str:
-    """Staff (session or API token) see members in full; everyone else per MEMBER_DETAILS."""
+    """Staff (session or API token) see members in full; everyone else per MEMBER_DETAILS,
+    read now: a change applies to the next request."""
     user = getattr(request, "user", None)
-    return snapshots.STAFF if user is not None and user.is_staff else snapshots.PUBLIC
+    if user is not None and user.is_staff:
+        return privacy.FULL
+    return privacy.anonymous_audience()
+
+
+def is_staff(request) -> bool:
+    user = getattr(request, "user", None)
+    return user is not None and user.is_staff
 
 
 def read_snapshot(metric: Metric, viewer: str) -> snapshots.Stored | None:
@@ -51,11 +55,6 @@ def read_snapshot(metric: Metric, viewer: str) -> snapshots.Stored | None:
         return snapshots.read(metric.name, viewer)
     except RedisError:
         return snapshots.read_last_good(metric, viewer)
-
-
-def _etag_matches(request, etag: str) -> bool:
-    header = request.headers.get("If-None-Match", "")
-    return header.strip() == "*" or etag in [tag.strip() for tag in header.split(",")]
 
 
 class SnapshotView(APIView):
@@ -69,13 +68,8 @@ class SnapshotView(APIView):
         if stored is None:
             count_outcome(self.metric.name, "warming")
             return warming_response(self.metric.name)
-        headers = {
-            "ETag": stored.etag,
-            "Last-Modified": http_date(stored.generated_at.timestamp()),
-            "Cache-Control": CACHE_CONTROL if viewer == snapshots.PUBLIC else PRIVATE_CACHE,
-            "Vary": "Cookie, Authorization",
-        }
-        if _etag_matches(request, stored.etag):
+        headers = answers.snapshot_headers(stored, staff=is_staff(request))
+        if answers.etag_matches(request.headers.get("If-None-Match", ""), stored.etag):
             count_outcome(self.metric.name, "not_modified")
             return HttpResponse(status=304, headers=headers)
         count_outcome(self.metric.name, "hit")
@@ -113,9 +107,9 @@ class SummaryView(APIView):
     def get(self, request) -> HttpResponse:
         client = get_redis_connection("default")
         viewer = audience(request)
-        headers = {"Vary": "Cookie, Authorization", "Cache-Control": "no-cache"}
+        headers = answers.SUMMARY_HEADERS
         with contextlib.suppress(RedisError):
-            cached = client.get(keys.summary(self.kind + viewer))
+            cached = client.get(keys.summary(self.kind, viewer))
             if cached is not None:
                 return HttpResponse(cached, content_type="application/json", headers=headers)
         answer, missing = self._compose(client, viewer)
@@ -126,7 +120,7 @@ class SummaryView(APIView):
             return warming_response(missing[0], **extra)
         body = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
         with contextlib.suppress(RedisError):
-            client.set(keys.summary(self.kind + viewer), body, ex=keys.summary_ttl_seconds())
+            client.set(keys.summary(self.kind, viewer), body, ex=keys.summary_ttl_seconds())
         return HttpResponse(body, content_type="application/json", headers=headers)
 
     def _compose(self, client, viewer: str) -> tuple[dict, list[str]]:

@@ -42,6 +42,8 @@ def start_django(**env: str) -> subprocess.CompletedProcess:
         ("MEMBER_DETAILS", "everything"),
         ("THROTTLE_ANON_RATE", "lots"),
         ("HTTPS", "sometimes"),
+        ("TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("TRUSTED_PROXIES", "nginx.local"),
     ],
 )
 def test_malformed_value_fails_at_start_naming_the_variable(name, value):
@@ -176,11 +178,13 @@ def test_a_malformed_value_in_the_env_file_fails_naming_the_variable(tmp_path):
 
 
 def variables_settings_read() -> set[str]:
-    """Every name config/settings.py passes to an env_* reader, the MYSQL_* parts, and the
-    variables the Procfile reads: found in the source, independently of .env.example."""
-    tree = ast.parse((ROOT / "config" / "settings.py").read_text())
+    """Every name config/settings.py and the web command (config/web.py) pass to an env_*
+    reader, the MYSQL_* parts, and the variables the Procfile reads: found in the source,
+    independently of .env.example."""
     names, calls = set(), set()
-    for node in ast.walk(tree):
+    modules = [ROOT / "config" / "settings.py", ROOT / "config" / "web.py"]
+    nodes = [node for module in modules for node in ast.walk(ast.parse(module.read_text()))]
+    for node in nodes:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             calls.add(node.func.id)
             first = node.args[0] if node.args else None
@@ -206,3 +210,80 @@ def test_env_example_lists_every_variable_with_a_default_and_a_meaning():
         # One line of meaning above each variable (or above the group it belongs to).
         above = next(line for line in reversed(lines[:index]) if not re.match(r"^# [A-Z_]+=", line))
         assert above.startswith("# ") and len(above) > 12, name
+
+
+def test_web_concurrency_processes_share_one_port(tmp_path):
+    """config/web.py: WEB_CONCURRENCY daphne processes serve one port (an inherited socket)."""
+    import signal
+    import time
+
+    from tests.e2e.processes import free_port, wait_for
+
+    port = free_port()
+    env = {**os.environ, "WEB_CONCURRENCY": "2", "THROTTLE_ANON_RATE": "100000/min"}
+    log = (tmp_path / "web.log").open("wb")
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "config.web", "--port", str(port), "-v", "2"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        children = wait_for(lambda: _children(launcher.pid), 60, "two daphne processes", 0.5)
+        assert len(children) == 2
+        # Both processes accept on the one port: over many new connections, each answers.
+        wait_for(lambda: _answer(port), 60, "the port answers")
+        served: set[int] = set()
+        deadline = time.monotonic() + 60
+        while served != set(children) and time.monotonic() < deadline:
+            served |= _serving_pids(port, children)
+        assert served == set(children)
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        launcher.wait(timeout=30)
+    assert not _children(launcher.pid)
+
+
+def _children(pid: int) -> list[int]:
+    path = f"/proc/{pid}/task/{pid}/children"
+    try:
+        with open(path) as children:
+            return [int(child) for child in children.read().split()]
+    except OSError:
+        return []
+
+
+def _answer(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+            return r.status in (200, 503)
+    except OSError:
+        return False
+
+
+def _serving_pids(port: int, pids: list[int]) -> set[int]:
+    """Which of `pids` holds a connection to `port` right after it is accepted."""
+    import socket
+
+    found = set()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /api/visitors/today/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        sock.recv(1024)  # headers: the connection is accepted and held by one process
+        local = sock.getsockname()[1]
+        for pid in pids:
+            for table in ("tcp", "tcp6"):
+                try:
+                    lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+                except OSError:
+                    continue
+                inodes = {line.split()[9] for line in lines
+                          if int(line.split()[2].split(":")[1], 16) == local}  # fmt: skip
+                fds = os.listdir(f"/proc/{pid}/fd")
+                for fd in fds:
+                    try:
+                        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    except OSError:
+                        continue
+                    if target.startswith("socket:[") and target[8:-1] in inodes:
+                        found.add(pid)
+    return found

@@ -130,3 +130,65 @@ def record(scenario: str, **figures) -> None:
     data = json.loads(path.read_text()) if path.exists() else {}
     data[scenario] = figures
     path.write_text(json.dumps(data, indent=2))
+
+
+class CountingProxy(TcpProxy):
+    """A TcpProxy that counts the connections made through it and the statements sent on
+    them (MySQL protocol: client packets that start a command, COM_QUERY and prepared-statement
+    execution), so a test can tell which process talked to the library database."""
+
+    STATEMENT_COMMANDS = {0x03, 0x16, 0x17}  # COM_QUERY, COM_STMT_PREPARE, COM_STMT_EXECUTE
+
+    def __init__(self, target_port: int, port: int):
+        super().__init__(target_port, port)
+        self.connections = 0
+        self.statements = 0
+
+    def reset(self) -> None:
+        with self._lock:
+            self.connections = self.statements = 0
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open += [client, upstream]
+                self.connections += 1
+            threading.Thread(target=self._count_pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+
+    def _count_pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        buffer = b""
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+                buffer += chunk
+                while len(buffer) >= 5:
+                    length = int.from_bytes(buffer[:3], "little")
+                    if len(buffer) < 4 + length:
+                        break
+                    sequence, command = buffer[3], buffer[4]
+                    if sequence == 0 and command in self.STATEMENT_COMMANDS:
+                        with self._lock:
+                            self.statements += 1
+                    buffer = buffer[4 + length :]
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+
+def mariadb_status(cursor) -> dict[str, int]:
+    """MariaDB's server-wide Connections and Questions (every client's, not only ours)."""
+    cursor.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ('Connections', 'Questions')")
+    return {name: int(value) for name, value in cursor.fetchall()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from io import StringIO
 from zoneinfo import ZoneInfo
@@ -10,8 +11,9 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.db import connections
+from django.db.backends.signals import connection_created
 
-from metrics_cache import today
+from metrics_cache import health, keys, today
 from metrics_cache.registry import METRICS
 from tests.library import library_test
 
@@ -80,15 +82,54 @@ class TestHealth:
     def test_degraded_when_the_library_database_is_unreachable(self, library, client):
         call_command("prewarm", stdout=StringIO())
         today.tick()
-        library_settings = connections["library"].settings_dict
-        saved = {k: library_settings[k] for k in ("HOST", "PORT", "NAME")}
-        if connections["library"].vendor == "mysql":
-            library_settings.update(HOST="127.0.0.1", PORT=1)  # a closed port
-        else:
-            library_settings.update(NAME="/nonexistent/dir/library.sqlite3")
-        try:
+        assert client.get("/health").json()["checks"]["library_db"] == "ok"
+        with unreachable_library():
+            # The fast loop finds the library gone; /health reports what it saw.
+            today.redis().delete(keys.today_cooldown())
+            assert today.tick() == "error"
             body = client.get("/health").json()
-        finally:
-            library_settings.update(saved)
         assert body["checks"]["library_db"] == "unreachable"
         assert body["status"] == "degraded"
+
+    def test_without_the_fast_loop_it_probes_at_most_once_per_window(
+        self, library, client, monkeypatch
+    ):
+        opened = []
+
+        def count(sender, connection, **kwargs):
+            opened.append(connection.alias)
+
+        connection_created.connect(count)
+        try:
+            bodies = [client.get("/health").json() for _ in range(20)]
+        finally:
+            connection_created.disconnect(count)
+        assert {body["checks"]["library_db"] for body in bodies} == {"ok"}
+        assert [alias for alias in opened if alias.startswith("library")] == ["library-health"]
+        # Once the window is over, a library that went away is noticed by the next probe.
+        monkeypatch.setattr(health, "PROBE_EVERY_SECONDS", 0)
+        with unreachable_library():
+            assert client.get("/health").json()["checks"]["library_db"] == "unreachable"
+
+
+@contextlib.contextmanager
+def unreachable_library():
+    library_settings = connections["library"].settings_dict
+    saved = {k: library_settings[k] for k in ("HOST", "PORT", "NAME")}
+    connections["library"].close()
+    if connections["library"].vendor == "mysql":
+        library_settings.update(HOST="127.0.0.1", PORT=1)  # a closed port
+    else:
+        library_settings.update(NAME="/nonexistent/dir/library.sqlite3")
+    try:
+        yield
+    finally:
+        connections["library"].close()
+        library_settings.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _no_remembered_probes():
+    health.forget_probes()
+    yield
+    health.forget_probes()

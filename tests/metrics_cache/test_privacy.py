@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
-from metrics_cache import snapshots
+from metrics_cache import privacy, snapshots
 from metrics_cache.privacy import mask_name
 from tests.library import library_test
 
@@ -19,7 +19,7 @@ pytestmark = library_test
 @pytest.mark.parametrize(
     ("name", "masked"),
     [("Budi Santoso", "Budi S."), ("Siti Nur Hidayat", "Siti N. H."), ("Butet", "Butet"),
-     ("", ""), (None, None)],
+     ("", ""), (None, None), (" ", " "), ("  Budi   Santoso ", "Budi S.")],
 )  # fmt: skip
 def test_mask_name(name, masked):
     assert mask_name(name) == masked
@@ -90,5 +90,6 @@ def test_restored_snapshots_keep_both_audiences(library):
 
     get_redis_connection("default").flushdb()
     snapshots.refresh(["top_visitors_month"], force=False)
-    assert b"2021001" in snapshots.read("top_visitors_month", snapshots.STAFF).body
-    assert b"2021001" not in snapshots.read("top_visitors_month").body
+    assert b"2021001" in snapshots.read("top_visitors_month", privacy.FULL).body
+    for audience in (privacy.MASKED, privacy.HIDDEN):
+        assert b"2021001" not in snapshots.read("top_visitors_month", audience).body

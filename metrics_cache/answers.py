@@ -1,0 +1,35 @@
+"""The headers and bodies of cached answers, shared by the DRF views and the fast path (edge)
+so that a response never depends on which of them answered."""
+
+from __future__ import annotations
+
+import json
+
+from metrics_cache.snapshots import Stored
+
+CACHE_CONTROL = "public, max-age=60"
+PRIVATE_CACHE = "private, max-age=60"
+# Answers differ by credentials (member details), never by anything else in the request.
+VARY = "Cookie, Authorization"
+SUMMARY_HEADERS = {"Vary": VARY, "Cache-Control": "no-cache"}
+TODAY_HEADERS = {"Cache-Control": "no-store"}
+
+
+def snapshot_headers(stored: Stored, *, staff: bool) -> dict[str, str]:
+    return {
+        "ETag": stored.etag,
+        "Last-Modified": stored.last_modified,
+        "Cache-Control": PRIVATE_CACHE if staff else CACHE_CONTROL,
+        "Vary": VARY,
+    }
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    return if_none_match.strip() == "*" or etag in [t.strip() for t in if_none_match.split(",")]
+
+
+def today_body(value: dict, source: str) -> bytes:
+    """/api/visitors/today's body, as JsonResponse would encode it."""
+    return json.dumps({**value, "source": source}).encode()

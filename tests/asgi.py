@@ -1,0 +1,99 @@
+"""Calling an ASGI application in process, as daphne would, and reading its answer."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from asgiref.sync import async_to_sync
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+    def header_list(self) -> list[tuple[str, str]]:
+        return sorted(self.headers.items())
+
+
+def scope(method: str, path: str, headers: dict[str, str] | None = None, *,
+          client: str = "127.0.0.1", query: bytes = b"", scheme: str = "http") -> dict:  # fmt: skip
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": scheme,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": [
+            (k.lower().encode(), v.encode("latin-1"))
+            for k, v in {"Host": "127.0.0.1", **(headers or {})}.items()
+        ],
+        "client": (client, 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def _call(app, request_scope: dict) -> Answer:
+    sent: list[dict] = []
+    requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive():
+        if requests:
+            return requests.pop()
+        await asyncio.Event().wait()  # the client stays connected (Django's task is cancelled)
+
+    async def send(message):
+        sent.append(message)
+
+    await app(request_scope, receive, send)
+    start = next(message for message in sent if message["type"] == "http.response.start")
+    headers: dict[str, str] = {}
+    for name, value in start["headers"]:
+        name = name.decode().lower()
+        headers[name] = f"{headers[name]}, {value.decode()}" if name in headers else value.decode()
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return Answer(start["status"], headers, body)
+
+
+def call(app, method: str, path: str, headers: dict[str, str] | None = None, **kwargs) -> Answer:
+    return async_to_sync(_call)(app, scope(method, path, headers, **kwargs))
+
+
+class OpenStream:
+    """An ASGI request left open, as an EventSource's: read its messages, then hang up."""
+
+    def __init__(self, app, request_scope: dict):
+        self.app, self.scope = app, request_scope
+        self.messages: asyncio.Queue = asyncio.Queue()
+        self._incoming: asyncio.Queue = asyncio.Queue()
+        self._incoming.put_nowait({"type": "http.request", "body": b"", "more_body": False})
+        self.task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> OpenStream:
+        self.task = asyncio.ensure_future(self.app(self.scope, self._incoming.get,
+                                                   self.messages.put))  # fmt: skip
+        return self
+
+    async def start(self, timeout: float = 10) -> dict:
+        return await asyncio.wait_for(self.messages.get(), timeout)
+
+    async def read_until(self, marker: bytes, timeout: float = 10) -> bytes:
+        body = b""
+        async with asyncio.timeout(timeout):
+            while marker not in body:
+                message = await self.messages.get()
+                body += message.get("body", b"")
+        return body
+
+    async def __aexit__(self, *exc) -> None:
+        self._incoming.put_nowait({"type": "http.disconnect"})
+        try:
+            await asyncio.wait_for(self.task, 10)
+        except (TimeoutError, asyncio.CancelledError):
+            self.task.cancel()

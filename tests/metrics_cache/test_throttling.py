@@ -1,0 +1,90 @@
+"""Throttling in front of Django: every URL, one counter per client address, 429 with JSON and
+Retry-After; X-Forwarded-For and X-Forwarded-Proto believed only from TRUSTED_PROXIES."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django_redis import get_redis_connection
+
+from config.asgi import application
+from metrics_cache import clients, keys
+from tests.asgi import call, scope
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC_URLS = ["/health", "/metrics", "/", "/api/visitors/weekly", "/api/visitors/today/stream",
+               "/api/visitors/summary", "/docs", "/no/such/path"]  # fmt: skip
+
+
+def test_every_public_url_is_throttled_with_a_json_429(settings):
+    settings.THROTTLE_ANON_RATE = "3/min"
+    for index, path in enumerate(PUBLIC_URLS):
+        address = f"198.51.100.{index + 1}"
+        method = "POST" if path == "/api/visitors/today/stream" else "GET"  # no stream opened
+        statuses = [call(application, method, path, client=address).status for _ in range(4)]
+        assert 429 not in statuses[:3], path
+        assert statuses[3] == 429, path
+        limited = call(application, "GET", path, client=address)
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        assert limited.headers["content-type"] == "application/json"
+        assert json.loads(limited.body)["status"] == "throttled"
+
+
+def test_each_address_has_its_own_budget_and_one_counter(settings):
+    settings.THROTTLE_ANON_RATE = "2/min"
+    for _ in range(2):
+        assert call(application, "GET", "/health", client="203.0.113.1").status != 429
+    assert call(application, "GET", "/health", client="203.0.113.1").status == 429
+    assert call(application, "GET", "/health", client="203.0.113.2").status != 429
+    # O(1): one integer per address and window, whatever the number of requests.
+    counters = get_redis_connection("default").keys(f"{keys.prefix()}:throttle:*")
+    assert len(counters) == 2
+
+
+def test_spoofed_forwarded_for_is_ignored_from_untrusted_peers(settings):
+    settings.THROTTLE_ANON_RATE = "2/min"
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    statuses = [
+        call(application, "GET", "/health", {"X-Forwarded-For": f"192.0.2.{n}"},
+             client="203.0.113.9").status
+        for n in range(3)
+    ]  # fmt: skip
+    assert statuses[2] == 429, "a client cannot pick a new address per request"
+
+
+def test_trusted_proxies_forward_the_client_address_and_scheme(settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8", "127.0.0.1"]
+    behind = scope("GET", "/", {"X-Forwarded-For": "192.0.2.1, 198.51.100.7, 10.1.2.3",
+                                "X-Forwarded-Proto": "https"}, client="127.0.0.1")  # fmt: skip
+    resolved = clients.resolve(behind)
+    # The rightmost address no trusted proxy added: 198.51.100.7 (192.0.2.1 is the client's
+    # own claim, passed along by the proxy).
+    assert clients.address(resolved) == "198.51.100.7"
+    assert resolved["scheme"] == "https"
+    direct = scope("GET", "/", {"X-Forwarded-For": "192.0.2.1", "X-Forwarded-Proto": "https"},
+                   client="198.51.100.20")  # fmt: skip
+    assert clients.address(clients.resolve(direct)) == "198.51.100.20"
+    assert clients.resolve(direct)["scheme"] == "http"
+
+
+def test_throttled_behind_a_trusted_proxy_by_client_address(settings):
+    settings.THROTTLE_ANON_RATE = "2/min"
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    for client_address in ("192.0.2.1", "192.0.2.2"):
+        codes = [
+            call(application, "GET", "/health", {"X-Forwarded-For": client_address}).status
+            for _ in range(3)
+        ]
+        assert codes[2] == 429 and 429 not in codes[:2], client_address
+
+
+def test_a_redis_outage_lets_requests_through(settings):
+    settings.THROTTLE_ANON_RATE = "1/min"
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": settings.REDIS_URL}}
+    from django.core.cache import caches
+
+    caches.close_all()
+    assert [call(application, "GET", "/health").status for _ in range(3)] == [503] * 3
