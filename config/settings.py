@@ -80,7 +80,10 @@ if LIBRARY_DATABASE["ENGINE"] == "django.db.backends.mysql":
         # Read-only by construction: the server itself refuses writes on this session.
         "init_command": "SET SESSION TRANSACTION READ ONLY",
     }
-    LIBRARY_DATABASE["TEST"] = {"NAME": env_str("LIBRARY_TEST_DATABASE", "test_library_slims")}
+    # Named after the library database, so checkouts testing side by side never share one.
+    LIBRARY_DATABASE["TEST"] = {
+        "NAME": env_str("LIBRARY_TEST_DATABASE", f"test_{LIBRARY_DATABASE['NAME']}")
+    }
 else:
     LIBRARY_DATABASE["OPTIONS"] = {"init_command": "PRAGMA query_only = ON", "timeout": 5}
     # A file, not :memory:, so the writer connection of tests and seed_demo sees the same data.
