@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 
 PERSONAL_FIELDS = ("member_id", "member_name")
+MODES = ("full", "masked", "hidden")  # MEMBER_DETAILS
 
 
 def mask_name(name: str | None) -> str | None:

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 from django_redis import get_redis_connection
@@ -32,6 +33,12 @@ class Stored:
 PUBLIC, STAFF = "", "_staff"
 
 
+def copy_name(audience: str) -> str:
+    """Which stored copy an audience is served: staff's, or the public copy for the
+    MEMBER_DETAILS in force now (a change applies to the next request, not the next snapshot)."""
+    return STAFF if audience == STAFF else f"_{settings.MEMBER_DETAILS}"
+
+
 @dataclass(frozen=True)
 class RunResult:
     metric: str
@@ -46,8 +53,9 @@ def redis():
 
 
 def read(metric: str, audience: str = PUBLIC) -> Stored | None:
+    copy = copy_name(audience)
     body, etag, generated = redis().hmget(
-        keys.snapshot(metric), f"body{audience}", f"etag{audience}", "generated_at"
+        keys.snapshot(metric), f"body{copy}", f"etag{copy}", "generated_at"
     )
     if body is None:
         return None
@@ -59,30 +67,25 @@ def _etag(body: bytes) -> str:
 
 
 def _store(metric: Metric, full: bytes, generated_at: datetime) -> None:
-    """Stores the envelope for staff and, where it names members, a public one."""
-    public = _public_body(metric, full)
+    """Stores the envelope for staff and, where it names members, one for the public per
+    MEMBER_DETAILS mode."""
+    fields = {f"body{STAFF}": full, f"etag{STAFF}": _etag(full)}
+    for mode in privacy.MODES:
+        public = _public_body(metric, full, mode)
+        fields.update({f"body_{mode}": public, f"etag_{mode}": _etag(public)})
     key = keys.snapshot(metric.name)
     pipe = redis().pipeline()
     pipe.delete(key)
-    pipe.hset(
-        key,
-        mapping={
-            f"body{PUBLIC}": public,
-            f"etag{PUBLIC}": _etag(public),
-            f"body{STAFF}": full,
-            f"etag{STAFF}": _etag(full),
-            "generated_at": generated_at.isoformat(),
-        },
-    )
+    pipe.hset(key, mapping={**fields, "generated_at": generated_at.isoformat()})
     pipe.expire(key, keys.aggregate_ttl_seconds())
     pipe.execute()
 
 
-def _public_body(metric: Metric, full: bytes) -> bytes:
+def _public_body(metric: Metric, full: bytes, mode: str | None = None) -> bytes:
     if not metric.personal:
         return full
     snapshot = json.loads(full)
-    snapshot["data"] = privacy.public_rows(snapshot["data"])
+    snapshot["data"] = privacy.public_rows(snapshot["data"], mode)
     return json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")).encode()
 
 

@@ -7,7 +7,7 @@ import json
 
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
-from django.utils.http import http_date
+from django.utils.http import http_date, parse_etags
 from django.views.decorators.http import require_safe
 from django_redis import get_redis_connection
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
@@ -54,8 +54,9 @@ def read_snapshot(metric: Metric, viewer: str) -> snapshots.Stored | None:
 
 
 def _etag_matches(request, etag: str) -> bool:
-    header = request.headers.get("If-None-Match", "")
-    return header.strip() == "*" or etag in [tag.strip() for tag in header.split(",")]
+    """If-None-Match as RFC 9110 (13.1.2) has it: `*`, or a list of tags compared weakly."""
+    tags = parse_etags(request.headers.get("If-None-Match", ""))
+    return tags == ["*"] or etag.removeprefix("W/") in {t.removeprefix("W/") for t in tags}
 
 
 class SnapshotView(APIView):
@@ -114,8 +115,9 @@ class SummaryView(APIView):
         client = get_redis_connection("default")
         viewer = audience(request)
         headers = {"Vary": "Cookie, Authorization", "Cache-Control": "no-cache"}
+        cache_key = keys.summary(self.kind + snapshots.copy_name(viewer))
         with contextlib.suppress(RedisError):
-            cached = client.get(keys.summary(self.kind + viewer))
+            cached = client.get(cache_key)
             if cached is not None:
                 return HttpResponse(cached, content_type="application/json", headers=headers)
         answer, missing = self._compose(client, viewer)
@@ -126,7 +128,7 @@ class SummaryView(APIView):
             return warming_response(missing[0], **extra)
         body = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
         with contextlib.suppress(RedisError):
-            client.set(keys.summary(self.kind + viewer), body, ex=keys.summary_ttl_seconds())
+            client.set(cache_key, body, ex=keys.summary_ttl_seconds())
         return HttpResponse(body, content_type="application/json", headers=headers)
 
     def _compose(self, client, viewer: str) -> tuple[dict, list[str]]:
