@@ -17,7 +17,9 @@ def main(patterns: list[str]) -> None:
     print(f"{'module':32} {'mutants':>7} {'killed':>7} {'survived':>8} {'no tests':>8} score")
     for meta in sorted(Path("mutants").rglob("*.py.meta")):
         module = ".".join(meta.relative_to("mutants").with_suffix("").with_suffix("").parts)
-        if patterns and not any(fnmatch.fnmatch(f"{module}.x", p) for p in patterns):
+        if patterns and not any(
+            fnmatch.fnmatch(f"{module}.x", p) or p.startswith(f"{module}.") for p in patterns
+        ):
             continue
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         if not codes:
