@@ -18,7 +18,8 @@ def main(patterns: list[str]) -> None:
     for meta in sorted(Path("mutants").rglob("*.py.meta")):
         module = ".".join(meta.relative_to("mutants").with_suffix("").with_suffix("").parts)
         if patterns and not any(
-            fnmatch.fnmatch(f"{module}.x", p) or p.startswith(f"{module}.") for p in patterns
+            p == module or fnmatch.fnmatch(f"{module}.x", p) or p.startswith(f"{module}.")
+            for p in patterns
         ):
             continue
         codes = json.loads(meta.read_text())["exit_code_by_key"]
