@@ -58,3 +58,29 @@ def test_unknown_api_paths_and_methods_answer_json(client):
     assert missing.status_code == 404
     assert missing.json() == {"status": "not_found", "message": "no such endpoint"}
     assert client.post("/health").status_code == 405
+
+
+@pytest.mark.django_db
+def test_a_request_for_another_host_answers_400_json(client):
+    response = client.get("/health", headers={"Host": "evil.example"})
+    assert response.status_code == 400
+    assert response.json() == {"status": "bad_request", "message": "malformed request"}
+
+
+@pytest.mark.django_db
+def test_a_forbidden_page_answers_403_json(client):
+    from django.contrib.auth import get_user_model
+
+    clerk = get_user_model().objects.create_user("petugas", password="x", is_staff=True)
+    client.force_login(clerk)  # staff, but without the permission to manage users
+    response = client.get("/admin/auth/user/")
+    assert response.status_code == 403
+    assert response.json() == {"status": "forbidden", "message": "not allowed"}
+
+
+@pytest.mark.django_db
+def test_a_warming_answer_is_never_stored_by_caches(client):
+    response = client.get("/api/visitors/weekly")
+    assert response.status_code == 202
+    assert response["Cache-Control"] == "no-store"
+    assert response["Retry-After"] == "5"

@@ -133,3 +133,25 @@ def test_the_warming_summary_carries_todays_count_when_known(library, client, se
     assert body["source"] == (
         "today:cache,weekly:cache,monthly:cache,yearly:cache,top_month:cache,top_year:cache"
     )
+
+
+def test_the_documented_summaries_are_the_answers(library, client):
+    call_command("prewarm", stdout=StringIO())
+    schema = client.get("/docs/json").json()
+    for path, item in (
+        ("/api/visitors/summary", {"weekly": "DailyTotal", "top_year": "TopVisitor"}),
+        ("/api/books/summary", {"top_borrowed": "TopBook", "top_borrowers_year": "TopBorrower"}),
+    ):
+        operation = schema["paths"][path]["get"]
+        assert set(operation["responses"]) == {"200", "202"}, path
+        ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        documented = schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+        answer = client.get(path).json()
+        assert set(documented["properties"]) == set(answer), path
+        assert set(documented["required"]) == set(answer), path
+        for field, shape in item.items():
+            assert documented["properties"][field]["items"]["$ref"].endswith(f"/{shape}")
+    visitors = schema["components"]["schemas"]["VisitorSummary"]["properties"]
+    assert visitors["today"] == {"type": "integer", "nullable": True}
+    assert visitors["source"]["type"] == "string"
+    assert visitors["generated_at"] == {"type": "string", "format": "date-time"}
