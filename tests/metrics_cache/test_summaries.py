@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -155,3 +155,19 @@ def test_the_documented_summaries_are_the_answers(library, client):
     assert visitors["today"] == {"type": "integer", "nullable": True}
     assert visitors["source"]["type"] == "string"
     assert visitors["generated_at"] == {"type": "string", "format": "date-time"}
+
+
+@pytest.mark.parametrize("path", ["/api/visitors/summary", "/api/books/summary"])
+def test_a_summary_is_cached_for_its_ttl_with_its_headers(library, client, path):
+    call_command("prewarm", stdout=StringIO())
+    first = client.get(path)
+    library.visit(f"{today.timezone.localdate() - timedelta(days=1)} 10:00:00")
+    library.loan(library.item(library.biblio("Kalkulus")), "M1", "2026-01-05")
+    call_command("prewarm", stdout=StringIO())  # new snapshots within the summary's TTL
+    again = client.get(path)
+    assert again.content == first.content
+    for response in (first, again):  # composed, then from the summary's cache
+        assert response.status_code == 200
+        assert response["Cache-Control"] == "no-cache"
+        vary = {v.strip().lower() for v in response["Vary"].split(",")}
+        assert {"cookie", "authorization"} <= vary
