@@ -158,7 +158,7 @@ def test_the_documented_summaries_are_the_answers(library, client):
 
 
 @pytest.mark.parametrize("path", ["/api/visitors/summary", "/api/books/summary"])
-def test_a_summary_is_cached_for_its_ttl_with_its_headers(library, client, path):
+def test_a_summary_is_cached_for_its_ttl_with_its_headers(library, client, settings, path):
     call_command("prewarm", stdout=StringIO())
     first = client.get(path)
     library.visit(f"{today.timezone.localdate() - timedelta(days=1)} 10:00:00")
@@ -166,6 +166,11 @@ def test_a_summary_is_cached_for_its_ttl_with_its_headers(library, client, path)
     call_command("prewarm", stdout=StringIO())  # new snapshots within the summary's TTL
     again = client.get(path)
     assert again.content == first.content
+    # ...and no longer than that: every cached summary expires within SUMMARY_TTL_SECONDS.
+    redis = get_redis_connection("default")
+    cached = list(redis.scan_iter(match=keys.summary("*")))
+    assert cached
+    assert all(0 < redis.ttl(key) <= settings.SUMMARY_TTL_SECONDS for key in cached)
     for response in (first, again):  # composed, then from the summary's cache
         assert response.status_code == 200
         assert response["Cache-Control"] == "no-cache"
