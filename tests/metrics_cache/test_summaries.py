@@ -94,6 +94,8 @@ def test_each_field_carries_its_own_metric(history, admin_client):
     assert [b["member_id"] for b in books["top_borrowers_year"]] == ["M2", "M1"]
     assert len(visitors["monthly"]) == 12 and len(visitors["yearly"]) == 5
     assert books["collection"] == {"titles": 2, "items": 2}
+    for summary in (visitors, books):  # when it was put together, in the library's time
+        assert summary["generated_at"] == "2026-11-25T10:00:00.000+07:00"
 
 
 @pytest.mark.parametrize(
