@@ -101,6 +101,11 @@ def test_a_hung_library_server_is_reported_within_the_probes_timeout(
 
 
 def test_the_probe_leaves_the_services_library_connection_as_it_was(library, client):
-    options = dict(connections["library"].settings_dict["OPTIONS"])
-    assert client.get("/health").json()["checks"]["library_db"] == "ok"
-    assert connections["library"].settings_dict["OPTIONS"] == options
+    for _ in range(2):
+        assert client.get("/health").json()["checks"]["library_db"] == "ok"
+    # The probe's 2 s limits are its own: the service's connection keeps settings.py's (a
+    # 2 s read limit there would fail the daily snapshots' longer statements).
+    options = connections["library"].settings_dict["OPTIONS"]
+    assert "read_timeout" not in options
+    if connections["library"].vendor == "mysql":
+        assert options["connect_timeout"] == 5
