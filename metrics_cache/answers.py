@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from django.utils.http import parse_etags
+
 from metrics_cache.snapshots import Stored
 
 CACHE_CONTROL = "public, max-age=60"
@@ -25,9 +27,11 @@ def snapshot_headers(stored: Stored, *, staff: bool) -> dict[str, str]:
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
+    """If-None-Match as RFC 9110 (13.1.2) has it: `*`, or a list of tags compared weakly."""
     if not if_none_match:
         return False
-    return if_none_match.strip() == "*" or etag in [t.strip() for t in if_none_match.split(",")]
+    tags = parse_etags(if_none_match)
+    return tags == ["*"] or etag.removeprefix("W/") in {t.removeprefix("W/") for t in tags}
 
 
 def today_body(value: dict, source: str) -> bytes:

@@ -162,3 +162,22 @@ ensure_chromium() {
   [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
   if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
+
+# The test suite's environment (scripts/test, scripts/mutation): real MariaDB and Redis.
+# Several checkouts on one machine can test side by side with their own database and Redis db:
+# TEST_LIBRARY_DB also names the test library database (test_<name>) pytest-django creates.
+test_environment() {
+  export TEST_MYSQL_URL="${TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}"
+  # Several checkouts on one machine can test side by side with their own database and Redis db.
+  export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/13}"
+  TEST_LIBRARY_DB="${TEST_LIBRARY_DB:-library_dashboard_ci}"
+  export LIBRARY_TEST_DATABASE="${LIBRARY_TEST_DATABASE:-test_$TEST_LIBRARY_DB}"
+  ensure_redis "$REDIS_URL"
+  ensure_mariadb "$TEST_MYSQL_URL"
+  export SECRET_KEY="test-only-secret-key-not-for-production"
+  # A developer's .env configures scripts/run, never what the tests see.
+  export ENV_FILE=/dev/null
+  export DATA_DIR="$ROOT/var/test"
+  unset LIBRARY_DATABASE_URL DATABASE_URL MYSQL_HOST MYSQL_DATABASE CELERY_BROKER_URL
+  mkdir -p "$DATA_DIR"
+}

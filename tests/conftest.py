@@ -46,7 +46,10 @@ def grant_select(cursor, database: str) -> None:
 def django_db_setup(django_db_setup, django_db_blocker):
     connection = connections["library"]
     admin = {k: connection.settings_dict[k] for k in ("USER", "PASSWORD")}
-    if connection.vendor == "mysql":
+    # pytest-django creates the test library database only when a selected test needs it
+    # (a file run alone may not): without it there is nothing to grant on.
+    set_up = connection.settings_dict["NAME"] == connection.settings_dict["TEST"]["NAME"]
+    if connection.vendor == "mysql" and set_up:
         with django_db_blocker.unblock(), library_writer() as writer, writer.cursor() as cursor:
             grant_select(cursor, connection.settings_dict["NAME"])
         writer_module.WRITER_CREDENTIALS.update(admin)

@@ -1,0 +1,98 @@
+"""Live updates through Redis pub/sub: screens get the current count once Redis is back, and
+two deployments on one Redis server never hear each other."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+
+import pytest
+from django.utils import timezone
+from django_redis import get_redis_connection
+
+from metrics_cache import fanout, keys, today
+
+WAIT_LIMIT_SECONDS = 10
+
+
+def other_deployments_channel(settings) -> str:
+    """The channel of a deployment whose REDIS_URL names another database on this server."""
+    ours = settings.REDIS_URL
+    base, db = ours.rsplit("/", 1)
+    settings.REDIS_URL = f"{base}/{(int(db) + 3) % 16}"
+    try:
+        return keys.today_events_channel()
+    finally:
+        settings.REDIS_URL = ours
+
+
+def drain(pubsub) -> list[dict]:
+    messages = []
+    while (message := pubsub.get_message(timeout=0.3)) is not None:
+        if message["type"] == "message":
+            messages.append(json.loads(message["data"]))
+    return messages
+
+
+@pytest.mark.django_db
+def test_two_deployments_on_one_redis_server_never_hear_each_other(settings):
+    client = get_redis_connection("default")
+    ours, theirs = client.pubsub(), client.pubsub()
+    ours.subscribe(keys.today_events_channel())
+    theirs.subscribe(other_deployments_channel(settings))
+    drain(ours), drain(theirs)  # the subscribe confirmations
+    today.publish(4, timezone.localdate())
+    assert [m["total"] for m in drain(ours)] == [4]
+    assert drain(theirs) == []
+    # The other deployment publishes on its channel: nothing reaches ours.
+    client.publish(other_deployments_channel(settings), json.dumps({"total": 99}))
+    assert drain(ours) == []
+    ours.close(), theirs.close()
+
+
+@pytest.fixture
+def fan_out(settings, monkeypatch):
+    """This process's fan-out task on its own event loop, with what it delivers to screens."""
+    name = f"libdash-fanout-test-{os.getpid()}"
+    settings.REDIS_URL = f"{settings.REDIS_URL}?client_name={name}"
+    delivered: list[dict] = []
+    monkeypatch.setattr(fanout, "deliver", lambda data: delivered.append(json.loads(data)))
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(fanout._subscribe_forever())
+
+    def run_until(condition) -> None:
+        deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+        while not condition():
+            assert time.monotonic() < deadline, "the fan-out did not get there in time"
+            loop.run_until_complete(asyncio.sleep(0.05))
+
+    def subscribers() -> list[dict]:
+        return [c for c in get_redis_connection("default").client_list() if c["name"] == name]
+
+    try:
+        yield delivered, run_until, subscribers
+    finally:
+        task.cancel()
+        loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+        loop.close()
+
+
+@pytest.mark.django_db
+def test_after_redis_comes_back_screens_get_the_current_count(fan_out):
+    delivered, run_until, subscribers = fan_out
+    day = timezone.localdate()
+    run_until(lambda: len(subscribers()) == 1)
+    today.publish(5, day)
+    run_until(lambda: len(delivered) == 1)
+    assert delivered[0]["total"] == 5
+    # Redis drops the fan-out's connection (a restart, as far as the fan-out can tell), and a
+    # count changes while nobody listens; the loop has not run since, so it cannot have heard.
+    get_redis_connection("default").execute_command("CLIENT", "KILL", "ID", subscribers()[0]["id"])
+    today.publish(7, day)
+    run_until(lambda: len(delivered) == 2)
+    assert delivered[1]["total"] == 7  # no new visit needed
+    today.publish(8, day)  # and it listens again
+    run_until(lambda: len(delivered) == 3)
+    assert delivered[2]["total"] == 8
