@@ -128,3 +128,12 @@ def broker(settings):
     client.flushdb()
     yield client
     client.flushdb()
+
+
+@pytest.fixture(autouse=True)
+def fresh_health_probes():
+    """/health keeps a probe's result for a few seconds per process: no test inherits one."""
+    from metrics_cache import health
+
+    health.forget_probes()
+    yield

@@ -117,7 +117,7 @@ def test_kiosk_increments_made_during_a_recount_are_kept(library, settings, clie
 
     library.visit("2026-11-25 08:00:00")
     library.visit("2026-11-25 08:30:00")
-    checkin(by=2)  # the kiosks saw the two visits
+    assert today.tick() == "ok"  # the kiosks' counter starts from the exact count
     assert total() == 2
     # A third visitor checks in at a kiosk while the recount is counting; the row reaches
     # SLiMS only after the count read it.

@@ -170,7 +170,7 @@ def test_a_summary_is_cached_for_its_ttl_with_its_headers(library, client, setti
     assert again.content == first.content
     # ...and no longer than that: every cached summary expires within SUMMARY_TTL_SECONDS.
     redis = get_redis_connection("default")
-    cached = list(redis.scan_iter(match=keys.summary("*")))
+    cached = list(redis.scan_iter(match=keys.summary("*", "*")))
     assert cached
     assert all(0 < redis.ttl(key) <= settings.SUMMARY_TTL_SECONDS for key in cached)
     for response in (first, again):  # composed, then from the summary's cache
