@@ -118,15 +118,12 @@ def main() -> None:
                        capture_output=True)  # fmt: skip
         payload = (Path(out) / "visitors_weekly.json").read_bytes()
     prepare(args, payload)
-    venv_bin = Path(sys.executable).parent
     rows = []
     bare_port = free_port()
-    bare_command = [
-        str(venv_bin / "daphne"),
-        "--port",
-        str(bare_port),
-        "bench.bare_asgi:application",
-    ]
+    # The same server as the service's: config.daphne (daphne on the same event loop), no
+    # access log.
+    bare_command = [sys.executable, "-m", "config.daphne", "--port", str(bare_port), "-v", "0",
+                    "bench.bare_asgi:application"]  # fmt: skip
     bare_env = {**os.environ, "BARE_REDIS_URL": args.redis_url, "BARE_KEY": BARE_KEY}
     bare = start(bare_command, bare_env, ROOT, f"http://127.0.0.1:{bare_port}/")
     try:

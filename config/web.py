@@ -5,6 +5,10 @@ connection to whichever process accepts first; one process per core uses every c
 one daphne is one Python thread serving everything. A process that dies is started again;
 SIGTERM/SIGINT stop them all. WEB_CONCURRENCY=0 means one process per core.
 
+Each process is `python -m config.daphne` (daphne on uvloop unless WEB_EVENT_LOOP=asyncio).
+Daphne's per-request access log is off unless WEB_ACCESS_LOG=true (a reverse proxy in front
+usually keeps one): formatting and writing it cost a tenth of a cached read (BENCHMARKS.md).
+
     python -m config.web --bind 127.0.0.1 --port 8000
 """
 
@@ -18,7 +22,9 @@ import subprocess
 import sys
 import time
 
-from config.env import env_int
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_choice, env_int
 
 APPLICATION = "config.asgi:application"
 # A process that keeps dying is restarted at most this often.
@@ -40,10 +46,22 @@ def listen(host: str, port: int) -> socket.socket:
     return server
 
 
-def daphne(server: socket.socket, extra: list[str]) -> subprocess.Popen:
-    command = [os.path.join(os.path.dirname(sys.executable), "daphne"),
-               "--fd", str(server.fileno()), *extra, APPLICATION]  # fmt: skip
-    return subprocess.Popen(command, pass_fds=(server.fileno(),))
+def daphne_options(extra: list[str]) -> list[str]:
+    """Daphne's options: the access log as WEB_ACCESS_LOG says, unless the command line
+    already chose (`-v N`, `--access-log PATH`)."""
+    chosen = any(arg.split("=")[0] in ("-v", "--verbosity", "--access-log") for arg in extra)
+    if chosen:
+        return extra
+    return (
+        ["--access-log", "-", *extra] if env_bool("WEB_ACCESS_LOG", False) else ["-v", "0", *extra]
+    )
+
+
+def daphne(server: socket.socket, options: list[str], loop: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "config.daphne",
+               "--fd", str(server.fileno()), *options, APPLICATION]  # fmt: skip
+    env = {**os.environ, "WEB_EVENT_LOOP": loop}
+    return subprocess.Popen(command, pass_fds=(server.fileno(),), env=env)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,9 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bind", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args, extra = parser.parse_known_args(argv)  # the rest goes to daphne (-v, --access-log)
+    try:
+        options = daphne_options(extra)
+        loop = env_choice("WEB_EVENT_LOOP", "uvloop", ("uvloop", "asyncio"))
+        count = process_count()
+    except ImproperlyConfigured as error:
+        print(f"web: {error}", file=sys.stderr, flush=True)
+        return 2
     server = listen(args.bind, args.port)
-    count = process_count()
-    children = [daphne(server, extra) for _ in range(count)]
+    children = [daphne(server, options, loop) for _ in range(count)]
     print(f"web: {count} daphne process(es) on {args.bind}:{args.port}", flush=True)
     stopping = False
 
@@ -72,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"web: daphne {child.pid} exited ({child.returncode}); starting another",
                       file=sys.stderr, flush=True)  # fmt: skip
                 time.sleep(RESTART_PAUSE_SECONDS)
-                children[index] = daphne(server, extra)
+                children[index] = daphne(server, options, loop)
         time.sleep(0.2)
     deadline = time.monotonic() + 15
     for child in children:

@@ -217,7 +217,7 @@ def test_web_concurrency_processes_share_one_port(tmp_path):
     import signal
     import time
 
-    from tests.e2e.processes import free_port, wait_for
+    from tests.e2e.processes import child_pids, free_port, wait_for
 
     port = free_port()
     env = {**os.environ, "WEB_CONCURRENCY": "2", "THROTTLE_ANON_RATE": "100000/min"}
@@ -227,7 +227,7 @@ def test_web_concurrency_processes_share_one_port(tmp_path):
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        children = wait_for(lambda: _children(launcher.pid), 60, "two daphne processes", 0.5)
+        children = wait_for(lambda: child_pids(launcher.pid), 60, "two daphne processes", 0.5)
         assert len(children) == 2
         # Both processes accept on the one port: over many new connections, each answers.
         wait_for(lambda: _answer(port), 60, "the port answers")
@@ -239,24 +239,61 @@ def test_web_concurrency_processes_share_one_port(tmp_path):
     finally:
         launcher.send_signal(signal.SIGTERM)
         launcher.wait(timeout=30)
-    assert not _children(launcher.pid)
+    assert not child_pids(launcher.pid)
 
 
-def _children(pid: int) -> list[int]:
-    path = f"/proc/{pid}/task/{pid}/children"
+@pytest.mark.parametrize(
+    ("environment", "loop", "access_logged"),
+    [
+        ({}, "uvloop", False),
+        ({"WEB_EVENT_LOOP": "asyncio", "WEB_ACCESS_LOG": "true"}, "asyncio", True),
+    ],
+)
+def test_web_command_event_loop_and_access_log(tmp_path, environment, loop, access_logged):
+    """Each daphne runs on the event loop WEB_EVENT_LOOP names (uvloop's library is mapped into
+    the process, or not), and writes an access log line per request only with WEB_ACCESS_LOG."""
+    import signal
+
+    from tests.e2e.processes import child_pids, free_port, wait_for
+
+    port = free_port()
+    env = {**os.environ, "WEB_CONCURRENCY": "1", **environment}
+    log_path = tmp_path / "web.log"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "config.web", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
     try:
-        with open(path) as children:
-            return [int(child) for child in children.read().split()]
-    except OSError:
-        return []
+        (child,) = wait_for(lambda: child_pids(launcher.pid), 60, "the daphne process", 0.5)
+        wait_for(lambda: _answer(port), 60, "the port answers")
+        maps = Path(f"/proc/{child}/maps").read_text()
+        assert ("uvloop/loop." in maps) == (loop == "uvloop")
+        wait_for(lambda: _answer(port, "/api/visitors/weekly?marker=1"), 30, "a request")
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        launcher.wait(timeout=30)
+    assert ("/api/visitors/weekly?marker=1" in log_path.read_text()) == access_logged
 
 
-def _answer(port: int) -> bool:
+def test_web_command_rejects_an_unknown_event_loop():
+    result = subprocess.run(
+        [sys.executable, "-m", "config.web", "--port", "1"],
+        cwd=ROOT, env={**os.environ, "WEB_EVENT_LOOP": "tokio"}, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "WEB_EVENT_LOOP='tokio' is not valid" in result.stderr
+
+
+def _answer(port: int, path: str = "/health") -> bool:
+    import urllib.error
     import urllib.request
 
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
-            return r.status in (200, 503)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status in (200, 202, 503)
+    except urllib.error.HTTPError as error:
+        return error.code in (202, 503)
     except OSError:
         return False
 

@@ -12,6 +12,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.e2e.processes import child_pids
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "artifacts"
 
 
@@ -117,10 +119,13 @@ class Poller:
 
 
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of a process and the ones it started (the web command and its daphne)."""
+    total = 0.0
+    for each in (pid, *child_pids(pid)):
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def record(scenario: str, **figures) -> None:

@@ -63,6 +63,15 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=15)
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started (the web command's daphne processes)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return [int(child) for child in children.read().split()]
+    except OSError:
+        return []
+
+
 def wait_for(condition, seconds: float, what: str, interval: float = 0.2):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -107,10 +116,10 @@ def start_redis(port: int, log: Path) -> subprocess.Popen:
 def start_web(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
     import urllib.request
 
+    # The Procfile's web command (config/web.py: its daphne processes, their event loop).
     process = start(
-        [venv_command("daphne"), "--bind", "127.0.0.1", "--port", str(port),
-         "config.asgi:application"],
-        env, log,
+        [sys.executable, "-m", "config.web", "--bind", "127.0.0.1", "--port", str(port)],
+        {"WEB_CONCURRENCY": "1", **env}, log,
     )  # fmt: skip
 
     def healthy() -> bool:
