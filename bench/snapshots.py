@@ -15,7 +15,7 @@ Usage: .venv/bin/python bench/snapshots.py [--database-url mysql://root@127.0.0.
 2. The web server exactly as the Procfile's `web` line starts it (daphne), `manage.py prewarm
    --only weekly`, then `wrk -t2 -c64 -d<duration>s --latency` on /api/visitors/weekly, once
    for 200 answers and once with If-None-Match set to the ETag (304 answers). Status codes are
-   counted from daphne's access log (one line per request on stdout at the default verbosity).
+   counted from daphne's access log (one line per request on stdout, WEB_ACCESS_LOG=true).
 
 Needs wrk on PATH (Debian: apt-get install -y wrk). Markdown goes to stdout, progress to stderr.
 The benchmark database is only read (the library connection is read-only by construction).
@@ -370,7 +370,9 @@ def http_benchmark(args) -> dict:
     base = f"http://127.0.0.1:{args.port}"
     log_path = Path(args.data_dir).resolve() / "daphne-bench.log"
     line = procfile_web_line()
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    # Statuses are counted from the access log, which the web command writes only when asked.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "WEB_ACCESS_LOG": "true"}  # fmt: skip
     log(f"$ {line}   (WEB_PORT={args.port}, stdout/stderr -> {log_path})")
     with open(log_path, "wb") as server_log:
         server = subprocess.Popen(

@@ -4,11 +4,15 @@ Daphne runs Twisted on an asyncio event loop that it creates when `daphne.server
 imported; choosing uvloop's policy before that import puts that loop, and with it every
 socket, timer and task of the web process, on libuv (BENCHMARKS.md: "the event loop").
 WEB_EVENT_LOOP=asyncio keeps the standard library's loop.
+
+Once the application is loaded and the server runs, the garbage collector is tuned for a
+process that serves many small requests (see `tune_collector`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 
@@ -25,10 +29,25 @@ def install_loop(name: str) -> str:
     return "asyncio"
 
 
+def tune_collector() -> None:
+    """Everything loaded by now (Django, the apps, their modules) lives as long as the process:
+    frozen, out of the collector's reach, a full collection no longer walks it. A cached read
+    allocates a few hundred short-lived objects; collecting the youngest generation every
+    50,000 allocations instead of every 700 makes requests wait for the collector less often.
+    Measured under wrk (BENCHMARKS.md, "garbage collection"): the freeze took the p99 of cached
+    reads from 179 to 99 ms; the threshold, 100 to 77 ms with 7 % more requests per second."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def main() -> None:
     install_loop(os.environ.get("WEB_EVENT_LOOP", "uvloop").strip().lower())
-    from daphne.cli import CommandLineInterface  # imports daphne.server: creates the loop
+    import daphne.server  # creates the loop daphne runs
+    from daphne.cli import CommandLineInterface
 
+    # The first callback of the running loop: after the application was imported.
+    daphne.server.twisted_loop.call_soon(tune_collector)
     sys.argv[0] = "daphne"
     CommandLineInterface.entrypoint()
 

@@ -275,6 +275,36 @@ def test_web_command_event_loop_and_access_log(tmp_path, environment, loop, acce
     assert ("/api/visitors/weekly?marker=1" in log_path.read_text()) == access_logged
 
 
+@pytest.mark.parametrize(
+    ("loop", "module"), [("uvloop", "uvloop"), ("asyncio", "asyncio.unix_events")]
+)
+def test_daphne_process_loop_and_collector(loop, module):
+    """config.daphne: the loop WEB_EVENT_LOOP names, and once the application is loaded, the
+    start-up heap frozen and the youngest generation collected every 50,000 allocations."""
+    import json
+    import urllib.request
+
+    from tests.e2e.processes import free_port, wait_for
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "config.daphne", "--port", str(port), "-v", "0",
+         "tests.probe_app:application"],
+        cwd=ROOT, env={**os.environ, "WEB_EVENT_LOOP": loop},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: _answer(port, "/"), 60, "the probe app")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            probe = json.load(response)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert probe["loop"] == module
+    assert probe["threshold"] == [50_000, 20, 100]
+    assert probe["frozen"] > 10_000  # daphne, Twisted and what the application imported
+
+
 def test_web_command_rejects_an_unknown_event_loop():
     result = subprocess.run(
         [sys.executable, "-m", "config.web", "--port", "1"],
