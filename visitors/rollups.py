@@ -116,8 +116,10 @@ def top_visitors(*, since: date, until: date, limit: int = 10) -> list[TopVisito
     return visitors[:limit]
 
 
-def visits_on(day: date) -> int:
-    row = VisitDay.objects.filter(generation=_generation(), day=day).first()
+def visits_on(day: date, generation: int | None = None) -> int:
+    """Folded visits dated `day`, in the live generation unless `generation` is given."""
+    generation = _generation() if generation is None else generation
+    row = VisitDay.objects.filter(generation=generation, day=day).first()
     return row.total if row else 0
 
 
