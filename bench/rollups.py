@@ -189,9 +189,58 @@ def main() -> None:
         "",
     ]
 
+    cache_miss(args, report, jakarta)
     if args.import_rows:
         import_block(args, report, jakarta)
     print("\n".join(report))
+
+
+def cache_miss(args, report: list[str], jakarta) -> None:
+    """/api/visitors/today with nothing cached: the count a request runs, before (a scan of
+    visitor_count) and now (today's rollup and the rows above its watermark), with 100 new
+    check-ins not folded yet."""
+    import time_machine
+    from django.db import connections
+
+    from bench.common import counters
+    from metrics_cache import today
+    from visitors.selectors import visits_today_exact
+
+    library = connections["library"]
+    day = date(2026, 11, 25)
+    with writer(args.database) as conn:
+        conn.cursor().executemany(
+            "INSERT INTO visitor_count (member_name, checkin_date) VALUES (%s, %s)",
+            [(f"Miss {n}", f"2026-11-25 15:{n % 60:02d}:00") for n in range(100)],
+        )
+    rows = []
+    with time_machine.travel(datetime(2026, 11, 25, 16, 0, tzinfo=jakarta), tick=True):
+        for label, count in (
+            ("scanning visitor_count (before)", lambda: visits_today_exact(today=day)[0]),
+            ("today's rollup + rows above the watermark", lambda: today.count_without_folding(day)),
+        ):
+            times, reads = [], 0
+            for _ in range(5):
+                library.close()
+                before = counters(library)
+                started = time.perf_counter()
+                total = count()
+                times.append(time.perf_counter() - started)
+                after = counters(library)
+                reads = sum(after[k] - before[k] for k in after if k.startswith("Handler_read"))
+            rows.append((label, statistics.median(times), reads, total))
+    assert rows[0][3] == rows[1][3], rows
+    report += [
+        "### Today's count on a cache miss (100 check-ins not folded yet)",
+        "",
+        "| how | median of 5 | rows read on SLiMS (Handler_read_*) | count |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {label} | {wall * 1000:.1f} ms | {reads:,} | {total:,} |"
+            for label, wall, reads, total in rows
+        ),
+        "",
+    ]
 
 
 def import_block(args, report: list[str], jakarta) -> None:
