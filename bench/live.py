@@ -767,6 +767,11 @@ def sse_benchmark(args, env: dict[str, str], rows: Rows) -> dict:
         client.set(keys.prewarm_boot(), 1, ex=keys.PREWARM_BOOT_WINDOW_SECONDS)
     client.delete(keys.today_count(), keys.today_delta_state(), keys.today_loop_status())
     web_command = f"ulimit -n {args.web_nofile} && {lines['web']}"
+    if args.web_app:  # a yardstick in place of the service's web process, on the same server
+        web_command = (f"ulimit -n {args.web_nofile} && python -m config.daphne --port "
+                       f"{port} -v 0 {args.web_app}")  # fmt: skip
+        env.update(BARE_REDIS_URL=settings.REDIS_URL, BARE_CHANNEL=keys.today_events_channel(),
+                   BARE_TODAY_KEY=keys.today_count())  # fmt: skip
     services: list[Service] = []
     result: dict = {"port": port, "commands": {}}
     try:
@@ -936,6 +941,11 @@ def main() -> None:
         "--allow-prewarm",
         action="store_true",
         help="let the worker's start-up prewarm (the full daily refresh) run during part 2",
+    )
+    parser.add_argument(
+        "--web-app",
+        help="an ASGI app served by `python -m config.daphne` in place of the service's web "
+        "process (bench.bare_sse:application: the fan-out yardstick)",
     )
     parser.add_argument("--skip-fast-loop", action="store_true")
     parser.add_argument("--skip-sse", action="store_true")

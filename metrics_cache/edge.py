@@ -6,7 +6,9 @@ ORM, no middleware thread and no thread hop: the bytes and their ETag and Last-M
 prepared when the snapshot was stored. Whatever it cannot answer from that one read (staff,
 a cache miss with its 202 and queued refresh, Redis down, an HTTPS redirect) goes to Django's
 documented DRF views unchanged, and tests/metrics_cache/test_edge.py checks that both answer
-byte for byte alike.
+byte for byte alike. The stream is the exception: a miss or an unreachable Redis is counted
+once (in a pool thread, shared by the streams connecting meanwhile) and streamed from here,
+since Django's stream would hold a thread for as long as each client stays connected.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import time
 import weakref
 
 import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from config.library import LIBRARY_ALIAS
 from metrics_cache import answers, clients, headers, keys, snapshots, sse, throttling
 from metrics_cache.monitoring import REQUEST_SECONDS, count_outcome
 from metrics_cache.registry import METRICS
@@ -55,6 +60,7 @@ class Edge:
         self.django = django_app
         # One client per event loop (daphne has one; tests make several).
         self._scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._counting: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _script(self):
         loop = asyncio.get_running_loop()
@@ -88,6 +94,8 @@ class Edge:
             async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
                 reply = await self._script()(keys=[key, *read_keys], args=[lifetime, *read_args])
         except (RedisError, OSError, TimeoutError):
+            if route and route[0] == "stream":  # counted once, then streamed from here
+                return await self._stream(scope, receive, send, None, sequence)
             # Redis is down: nothing to count with; Django serves the last good copies.
             return await self.django(scope, receive, send)
         if reply[0] > limit:
@@ -107,16 +115,37 @@ class Edge:
         return None
 
     async def _stream(self, scope, receive, send, raw, sequence: int):
-        value = _today_value(raw)
-        if value is None:
-            return await self.django(scope, receive, send)  # a miss: Django counts once
+        value, source = _today_value(raw), "cache"
+        if value is None:  # a miss, or Redis unreachable: the API's own count, shared
+            value, source = await self._count_today()
         at = timezone.localtime().isoformat(timespec="milliseconds")
         response_headers = headers.as_django(
             scope, sse.HEADERS, None, "text/event-stream", drf=False
         )
-        await sse.serve(receive, send, response_headers, sse.init_event(value, at),
-                        value["total"], sequence)  # fmt: skip
+        await sse.serve(receive, send, response_headers, sse.init_event(value, at, source),
+                        value["total"] if value else None, sequence)  # fmt: skip
         return None
+
+    async def _count_today(self) -> tuple[dict | None, str]:
+        """live_views.current_today (the cache, else one count in the database shared by every
+        process) in a pool thread, shared by every stream of this process connecting
+        meanwhile: a reconnect storm after a Redis flush costs one count and no thread per
+        client (Django's stream would keep one per connection)."""
+        loop = asyncio.get_running_loop()
+        counting = self._counting.get(loop)
+        if counting is None or counting.done():
+            counting = loop.create_task(sync_to_async(_count_today, thread_sensitive=False)())
+            self._counting[loop] = counting
+        return await asyncio.shield(counting)
+
+
+def _count_today() -> tuple[dict | None, str]:
+    from metrics_cache.live_views import current_today
+
+    try:
+        return current_today()
+    finally:
+        connections[LIBRARY_ALIAS].close()  # nothing left open in the pool's thread
 
 
 def _fast_route(scope) -> tuple[str, str] | None:

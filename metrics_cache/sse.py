@@ -95,8 +95,10 @@ class Broadcast:
 broadcast = Broadcast()
 
 
-def init_event(value: dict, at: str) -> bytes:
-    init = {"total": value["total"], "source": "cache", "at": at}
+def init_event(value: dict | None, at: str, source: str = "cache") -> bytes:
+    """The first event: the count and where it came from (None and "unavailable" when neither
+    the cache nor the database answered), as the DRF-side stream sends it."""
+    init = {"total": value["total"] if value else None, "source": source, "at": at}
     return sse_encode_event("init", json.dumps(init)).encode()
 
 

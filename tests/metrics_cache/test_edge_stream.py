@@ -95,19 +95,64 @@ def test_many_clients_share_one_thread(published):
     assert sse.broadcast.clients == 0, "every client was let go"
 
 
-def test_resumed_streams_and_misses_are_left_to_django(published):
-    reached = []
-
-    async def django_stand_in(scope, receive, send):
-        # Not Django itself: its stream would count in the library database from a thread
-        # this test cannot close, holding a lock the next test's TRUNCATE waits for.
+def _django_stand_in(reached: list):
+    async def app(scope, receive, send):
+        # Not Django itself: its stream would keep a thread per connection this test cannot
+        # close.
         reached.append(scope["path"])
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    edge = Edge(django_stand_in)
+    return app
+
+
+def test_resumed_streams_are_left_to_django(published):
+    reached = []
+    edge = Edge(_django_stand_in(reached))
     for headers, query in (({"Last-Event-ID": "today:1"}, b""), ({}, b"lastEventId=x")):
         assert call(edge, "GET", PATH, headers, query=query).status == 204, (headers, query)
+    assert reached == [PATH] * 2
+
+
+async def _inits(app, clients: int) -> tuple[list[dict], int]:
+    """Opens `clients` streams at once; their init events and the threads while open."""
+    streams = [OpenStream(app, dict(scope("GET", PATH))) for _ in range(clients)]
+    await asyncio.gather(*(stream.__aenter__() for stream in streams))
+    openings = await asyncio.gather(*(stream.read_until(OPENED) for stream in streams))
+    threads = threading.active_count()
+    for stream in streams:
+        await stream.__aexit__()
+    inits = [json.loads(opening.split(b"data: ", 1)[1].split(b"\n", 1)[0]) for opening in openings]
+    return inits, threads
+
+
+def test_a_miss_is_counted_once_and_streamed_without_a_thread_per_client(published, monkeypatch):
+    """A reconnect storm after a Redis flush: every client gets init with the count, counted
+    once in the database (the contract's one exception), and no client holds a thread."""
+    from metrics_cache import live_views
+
+    counted = []
+    count_in_database = live_views._count_in_database
+    monkeypatch.setattr(
+        live_views, "_count_in_database", lambda: counted.append(1) or count_in_database()
+    )
+    reached = []
+    edge = Edge(_django_stand_in(reached))
     today.redis().delete(today.keys.today_count())
-    assert call(edge, "GET", PATH).status == 204  # a miss: Django counts once
-    assert reached == [PATH] * 3
+    before = threading.active_count()
+    inits, during = async_to_sync(_inits)(edge, 60)
+    assert reached == []
+    assert counted == [1]
+    assert {init["total"] for init in inits} == {0}  # no visit today in the library
+    assert {init["source"] for init in inits} <= {"db", "cache"} and inits[0]["source"] == "db"
+    assert during - before < 5, "no thread per client"
+    assert sse.broadcast.clients == 0
+
+
+def test_redis_unreachable_streams_the_database_count(published, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": settings.REDIS_URL}}
+    reached = []
+    inits, _ = async_to_sync(_inits)(Edge(_django_stand_in(reached)), 3)
+    assert reached == []
+    assert [(init["total"], init["source"]) for init in inits] == [(0, "db")] * 3
