@@ -322,13 +322,29 @@ def test_the_exact_recount_repairs_todays_count_after_a_deletion(library, caplog
         build()
         assert today.tick() == "ok"
         assert today.published()["total"] == 2
+        assert today.reconcile_tick() == "ok"  # nothing to correct: nothing logged
         with library_writer() as writer, writer.cursor() as cursor:
             cursor.execute("DELETE FROM visitor_count WHERE checkin_date = '2026-11-25 09:00:00'")
         assert today.tick() == "ok"
         assert today.published()["total"] == 2  # ticks only fold new rows
         assert today.reconcile_tick() == "ok"
         assert today.published()["total"] == 1
-        assert "2 -> 1" in caplog.text
+    corrections = [r.getMessage() for r in caplog.records if "corrected" in r.getMessage()]
+    assert corrections == [
+        "today's count corrected by the exact recount: 2 -> 1 (rows deleted or re-dated)"
+    ]
+
+
+def test_health_reports_the_watermark_as_the_fast_loops_baseline(library, client):
+    """Once the rollups are built, a delta tick starts from their watermark: the highest
+    visitor_id folded, with no separate baseline count."""
+    with at(2026, 11, 25, 10, 0):
+        library.visit("2026-11-25 08:00:00", visitor_id=7)
+        library.visit("2026-11-24 09:00:00", visitor_id=9)
+        build()
+        assert today.tick() == "ok"
+        fast_loop = client.get("/health").json()["checks"]["fast_loop"]
+    assert fast_loop["baseline"] == {"id": 9, "count": None}
 
 
 def test_health_shows_a_first_build_in_progress(library, small_chunks):

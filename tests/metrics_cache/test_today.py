@@ -126,6 +126,32 @@ def test_delta_rows_below_the_last_id_are_caught_by_the_exact_recount(library, s
         assert published_total() == 2
 
 
+def test_delta_counts_the_first_visit_a_new_library_records(library, settings):
+    """An empty visits table (a library that has just installed SLiMS): the first row gets
+    visitor_id 1 and is counted by the next tick."""
+    settings.TODAY_COUNT_MODE = "delta"
+    with at(2026, 11, 25, 8, 0):
+        assert today.tick() == "ok"
+        assert published_total() == 0
+        # No row yet: the baseline names none (ids start at 1).
+        assert today.loop_status()["baseline"] == {"id": 0, "count": 0}
+        library.visit("2026-11-25 08:00:00", visitor_id=1)
+        assert today.tick() == "ok"
+        assert published_total() == 1
+
+
+def test_delta_reports_the_baseline_of_the_exact_recount(library, settings):
+    """/health's fast_loop.baseline after the periodic recount: today's count and the id it
+    starts from (one row today, so its lowest and highest id are the same)."""
+    settings.TODAY_COUNT_MODE = "delta"
+    library.visit("2026-11-24 08:00:00", visitor_id=90)
+    library.visit("2026-11-25 08:00:00", visitor_id=100)
+    with at(2026, 11, 25, 10, 0):
+        assert today.tick() == "ok"
+        assert today.reconcile_tick() == "ok"
+        assert today.loop_status()["baseline"] == {"id": 100, "count": 1}
+
+
 def test_delta_baseline_does_not_scan_history(library, settings, django_assert_max_num_queries):
     settings.TODAY_COUNT_MODE = "delta"
     for day in range(1, 25):
