@@ -152,6 +152,19 @@ def test_delta_reports_the_baseline_of_the_exact_recount(library, settings):
         assert today.loop_status()["baseline"] == {"id": 100, "count": 1}
 
 
+def test_the_incremental_recount_reports_its_count_and_direct_mode_no_baseline(library, settings):
+    library.visit("2026-11-25 08:00:00")
+    library.visit("2026-11-25 09:00:00")
+    with at(2026, 11, 25, 10, 0):
+        settings.TODAY_COUNT_MODE = "incremental"
+        assert today.reconcile_tick() == "ok"
+        # The kiosks' counter has no id to start from: only the exact count it was set to.
+        assert today.loop_status()["baseline"] == {"id": None, "count": 2}
+        settings.TODAY_COUNT_MODE = "direct"
+        assert today.tick() == "ok"
+        assert today.loop_status()["baseline"] is None
+
+
 def test_delta_baseline_does_not_scan_history(library, settings, django_assert_max_num_queries):
     settings.TODAY_COUNT_MODE = "delta"
     for day in range(1, 25):
