@@ -190,6 +190,22 @@ def test_a_tick_never_overlaps_another(library):
     assert today.tick() == "ok"
 
 
+def test_a_tick_that_dies_holding_the_loop_frees_it_within_its_time_limit(library, settings):
+    """A worker killed mid-tick never releases the loop's lock: the lock must expire by
+    itself, no later than the tick's own time limit, or the count would stop for good."""
+    settings.TODAY_COUNT_MODE = "direct"
+    client = get_redis_connection("default")
+    lock_ttls = []
+
+    def during_the_count(execute, sql, params, many, context):
+        lock_ttls.append(client.pttl(keys.today_lock()))
+        return execute(sql, params, many, context)
+
+    with connections["library"].execute_wrapper(during_the_count):
+        assert today.tick() == "ok"
+    assert lock_ttls and all(0 < ttl <= 15_000 for ttl in lock_ttls)
+
+
 def test_the_buffer_pauses_the_next_tick(library, settings):
     settings.VISITOR_SYNC_BUFFER_MS = 60_000
     assert today.tick() == "ok"
