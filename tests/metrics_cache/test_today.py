@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.db import connections
 from django_redis import get_redis_connection
 
+from demo.writer import library_writer
 from metrics_cache import keys, today
 from tests.library import library_test
 
@@ -204,6 +205,34 @@ def test_a_tick_that_dies_holding_the_loop_frees_it_within_its_time_limit(librar
     with connections["library"].execute_wrapper(during_the_count):
         assert today.tick() == "ok"
     assert lock_ttls and all(0 < ttl <= 15_000 for ttl in lock_ttls)
+
+
+def test_the_tick_reports_how_long_its_count_took_in_milliseconds(library, monkeypatch):
+    """/health's last_duration_ms and /metrics' duration: the count's time, to 0.1 ms."""
+    readings = iter([1000.0, 1000.23456])  # the loop's clock, before and after the count
+
+    class LoopClock:
+        @staticmethod
+        def perf_counter() -> float:
+            return next(readings)
+
+    monkeypatch.setattr(today, "time", LoopClock)
+    assert today.tick() == "ok"
+    assert today.loop_status()["last_duration_ms"] == 234.6
+
+
+def test_in_direct_mode_a_deleted_visit_lowers_the_count(library, settings):
+    """Direct mode counts exactly on every tick, so its figure may go down (a row deleted)."""
+    settings.TODAY_COUNT_MODE = "direct"
+    library.visit("2026-11-25 08:00:00")
+    library.visit("2026-11-25 09:00:00")
+    with at(2026, 11, 25, 10, 0):
+        assert today.tick() == "ok"
+        assert published_total() == 2
+        with library_writer() as writer, writer.cursor() as cursor:
+            cursor.execute("DELETE FROM visitor_count WHERE checkin_date = '2026-11-25 09:00:00'")
+        assert today.tick() == "ok"
+        assert published_total() == 1
 
 
 def test_the_buffer_pauses_the_next_tick(library, settings):
