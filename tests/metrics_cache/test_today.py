@@ -239,6 +239,8 @@ def test_the_buffer_pauses_the_next_tick(library, settings):
     settings.VISITOR_SYNC_BUFFER_MS = 60_000
     assert today.tick() == "ok"
     assert today.tick() == "waiting"
+    # ... for the buffer, and no longer: then the loop runs again.
+    assert 0 < get_redis_connection("default").pttl(keys.today_cooldown()) <= 60_000
 
 
 def test_database_errors_back_off_and_log_once(library, scratch_library, caplog):
@@ -260,7 +262,8 @@ def test_recovery_is_logged_and_clears_the_error(library, caplog, settings):
     client.hset(keys.today_loop_status(), mapping={"error": "OperationalError: gone"})
     assert today.tick() == "ok"
     assert today.loop_status()["error"] is None
-    assert any("recovered" in r.message for r in caplog.records)
+    recovered = [r.getMessage() for r in caplog.records if "recovered" in r.getMessage()]
+    assert recovered == [f"fast loop recovered: today={published_total()}"]
 
 
 def test_recount_today_prints_old_and_new_and_resets_delta(library, settings, events):
