@@ -365,3 +365,21 @@ class TestIncrement:
             assert published_total() == 1
         assert [e["total"] for e in events()] == [2, 6, 1]
         assert "lowered today's count: 6 → 1" in caplog.text
+
+
+def test_after_switching_from_incremental_to_delta_the_recount_makes_the_count_exact(
+    library, settings
+):
+    """The kiosks' counter outlives the day; once the service runs in delta mode it is no
+    longer what is published."""
+    library.visit("2026-11-25 08:00:00")
+    library.visit("2026-11-25 09:00:00")
+    with at(2026, 11, 25, 10, 0):
+        settings.TODAY_COUNT_MODE = "incremental"
+        assert today.tick() == "ok"
+        get_redis_connection("default").incrby(keys.today_counter(today.timezone.localdate()), 3)
+        assert today.tick() == "ok"
+        assert published_total() == 5  # three kiosk check-ins SLiMS never recorded
+        settings.TODAY_COUNT_MODE = "delta"
+        assert today.reconcile_tick() == "ok"
+        assert published_total() == 2
