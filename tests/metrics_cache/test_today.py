@@ -221,8 +221,10 @@ def test_the_tick_reports_how_long_its_count_took_in_milliseconds(library, monke
     assert today.loop_status()["last_duration_ms"] == 234.6
 
 
-def test_in_direct_mode_a_deleted_visit_lowers_the_count(library, settings):
-    """Direct mode counts exactly on every tick, so its figure may go down (a row deleted)."""
+def test_in_direct_mode_a_deleted_visit_lowers_the_count(library, settings, caplog):
+    """Direct mode counts exactly on every tick, so its figure may go down (a row deleted):
+    logged, once, only when it does."""
+    caplog.set_level(logging.WARNING, logger="metrics_cache.today")
     settings.TODAY_COUNT_MODE = "direct"
     library.visit("2026-11-25 08:00:00")
     library.visit("2026-11-25 09:00:00")
@@ -233,6 +235,9 @@ def test_in_direct_mode_a_deleted_visit_lowers_the_count(library, settings):
             cursor.execute("DELETE FROM visitor_count WHERE checkin_date = '2026-11-25 09:00:00'")
         assert today.tick() == "ok"
         assert published_total() == 1
+        assert today.tick() == "ok"
+    lowered = [r.getMessage() for r in caplog.records if "lowered" in r.getMessage()]
+    assert lowered == ["exact recount lowered today's count: 2 → 1"]
 
 
 def test_the_buffer_pauses_the_next_tick(library, settings):
