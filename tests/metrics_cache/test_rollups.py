@@ -19,13 +19,14 @@ from django.db import connections
 from django.test import Client
 
 from books import rollups as book_rollups
+from books.models import LoanDay, LoanTally
 from demo.writer import library_writer
 from metrics_cache import folding, rollups, today
 from metrics_cache.models import RollupState, RollupVerification
 from metrics_cache.registry import METRICS, RunContext
 from tests.library import library_test
 from visitors import rollups as visit_rollups
-from visitors.models import VisitDay
+from visitors.models import VisitDay, VisitorTally
 
 pytestmark = library_test
 
@@ -502,3 +503,26 @@ def test_in_incremental_mode_the_recount_reads_todays_rollup_not_a_scan(library,
         assert today.published()["total"] == 3
     # Only rows above the watermark were read: no statement filtered the table by date.
     assert statements and not [sql for sql in statements if "checkin_date` >=" in quoted(sql)]
+
+
+def test_a_verification_reports_loans_per_day_and_keeps_only_the_live_generation(library):
+    """Three loans on one day, one of them deleted since it was folded: the weekly
+    verification shows that day's loans before and after, and the replaced generation's
+    rows are gone (the tables would otherwise grow every week)."""
+    with at(2026, 11, 25, 10, 0):
+        a_library(library)
+        copy = library.item(library.biblio("Ronggeng Dukuh Paruk"))
+        for member in ("M1", "M2", None):
+            library.loan(copy, member, "2026-11-10")
+        build()
+        with library_writer() as writer, writer.cursor() as cursor:
+            cursor.execute("DELETE FROM loan WHERE loan_date = '2026-11-10' AND member_id = 'M2'")
+        call_command("rebuild_rollups", stdout=StringIO())
+        loans = RollupVerification.objects.get(source="loans")
+        assert loans.examples == [{"day": "2026-11-10", "before": 3, "after": 2}]
+        assert (loans.days_differing, loans.total_before, loans.total_after) == (1, 8, 7)
+        assert_rollups_match_a_full_recount(date(2026, 11, 25))
+    live = dict(RollupState.objects.filter(live=True).values_list("source", "generation"))
+    for model, source in [(LoanDay, "loans"), (LoanTally, "loans"), (VisitDay, "visits"),
+                          (VisitorTally, "visits")]:  # fmt: skip
+        assert set(model.objects.values_list("generation", flat=True)) == {live[source]}, model
