@@ -526,3 +526,33 @@ def test_a_verification_reports_loans_per_day_and_keeps_only_the_live_generation
     for model, source in [(LoanDay, "loans"), (LoanTally, "loans"), (VisitDay, "visits"),
                           (VisitorTally, "visits")]:  # fmt: skip
         assert set(model.objects.values_list("generation", flat=True)) == {live[source]}, model
+
+
+def test_on_the_second_of_a_month_the_months_top_lists_hold_the_first(library):
+    """The month to yesterday is one day long: its lists are that day's, not empty."""
+    with at(2026, 12, 2, 10, 0):
+        a_library(library)
+        copy = library.item(library.biblio("Ronggeng Dukuh Paruk"))
+        library.loan(copy, "M2", "2026-12-01")
+        library.visit("2026-12-01 09:00:00", member_id="M2", name="M2")
+        build()
+        figures = every_metric(RunContext(date(2026, 12, 2)))
+        assert [b["title"] for b in figures["top_borrowed_month"]] == ["Ronggeng Dukuh Paruk"]
+        assert [(b["member_id"], b["total"]) for b in figures["top_borrowers_month"]] == [("M2", 1)]
+        assert [v["total"] for v in figures["top_visitors_month"]] == [1]
+        assert_rollups_match_a_full_recount(date(2026, 12, 2))
+
+
+def test_while_a_verification_recomputes_the_figures_read_only_the_live_rollups(library):
+    """The weekly verification folds a second generation beside the live one; until the swap,
+    every figure comes from the live one alone."""
+    with at(2026, 11, 25, 10, 0):
+        a_library(library)
+        build()
+        for source in folding.SOURCES.values():
+            recomputed = rollups.start_generation(
+                source.name, highest_id=rollups.highest_id(source), live=False
+            )
+            rollups.fold(source, recomputed, budget_seconds=60)
+        assert RollupState.objects.filter(live=False).count() == 2
+        assert_rollups_match_a_full_recount(date(2026, 11, 25))
