@@ -556,3 +556,18 @@ def test_while_a_verification_recomputes_the_figures_read_only_the_live_rollups(
             rollups.fold(source, recomputed, budget_seconds=60)
         assert RollupState.objects.filter(live=False).count() == 2
         assert_rollups_match_a_full_recount(date(2026, 11, 25))
+
+
+def test_the_loans_of_ended_months_are_compacted_into_their_year(library):
+    """After a month ends its loans' day and month buckets go (the year's keep the counts and
+    each borrower's code), so the tallies do not grow with every day of history."""
+    with at(2026, 11, 25, 10, 0):
+        a_library(library)
+        build()  # this month's loans in day buckets
+        assert LoanTally.objects.filter(grain="D", bucket=date(2026, 11, 24)).exists()
+    with at(2027, 1, 1, 0, 5):
+        rollups.compact_live(book_rollups.SOURCE, date(2027, 1, 1))
+        assert not LoanTally.objects.filter(
+            grain__in=("D", "M"), bucket__lt=date(2027, 1, 1)
+        ).exists()
+        assert_rollups_match_a_full_recount(date(2027, 1, 1))
