@@ -547,17 +547,24 @@ def test_on_the_second_of_a_month_the_months_top_lists_hold_the_first(library):
 
 def test_while_a_verification_recomputes_the_figures_read_only_the_live_rollups(library):
     """The weekly verification folds a second generation beside the live one; until the swap,
-    every figure comes from the live one alone."""
+    every figure comes from the live one alone, even where the two differ (a row deleted
+    since the live one folded it)."""
     with at(2026, 11, 25, 10, 0):
         a_library(library)
+        library.visit("2026-11-20 09:00:00")
         build()
+        assert_rollups_match_a_full_recount(date(2026, 11, 25))
+        before = every_metric(RunContext(date(2026, 11, 25)))
+        with library_writer() as writer, writer.cursor() as cursor:
+            cursor.execute("DELETE FROM visitor_count WHERE checkin_date = '2026-11-20 08:00:00'")
+            cursor.execute("DELETE FROM loan WHERE loan_date = '2026-11-24'")
         for source in folding.SOURCES.values():
             recomputed = rollups.start_generation(
                 source.name, highest_id=rollups.highest_id(source), live=False
             )
             rollups.fold(source, recomputed, budget_seconds=60)
         assert RollupState.objects.filter(live=False).count() == 2
-        assert_rollups_match_a_full_recount(date(2026, 11, 25))
+        assert every_metric(RunContext(date(2026, 11, 25))) == before
 
 
 def test_the_loans_of_ended_months_are_compacted_into_their_year(library):
