@@ -645,3 +645,26 @@ def test_a_fold_landing_during_the_exact_recount_is_kept(library, settings):
         assert landed
         assert today.published()["total"] == 2
         assert_rollups_match_a_full_recount(date(2026, 11, 25))
+
+
+def test_a_days_first_visits_folded_together_are_all_in_its_recount(library, caplog):
+    """Three check-ins folded in one chunk: the day's id range starts at the first of them, so
+    the exact recount finds all three and corrects nothing."""
+    with at(2026, 11, 25, 10, 0):
+        for hour in ("08:00", "08:30", "09:00"):
+            library.visit(f"2026-11-25 {hour}:00")
+        build()
+        assert today.tick() == "ok"
+        assert today.reconcile_tick() == "ok"
+        assert today.published()["total"] == 3
+    assert "corrected" not in caplog.text
+
+
+def test_a_guest_written_with_a_blank_member_id_is_listed_without_one(library):
+    with at(2026, 11, 25, 10, 0):
+        library.visit("2026-11-24 09:00:00", member_id="", name="Tamu", institution="SMA 1")
+        library.visit("2026-11-24 10:00:00", member_id="", name="Tamu", institution="SMA 1")
+        build()
+        (guest,) = every_metric(RunContext(date(2026, 11, 25)))["top_visitors_month"]
+        assert (guest["member_id"], guest["total"]) == (None, 2)
+        assert_rollups_match_a_full_recount(date(2026, 11, 25))
