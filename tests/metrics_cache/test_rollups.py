@@ -371,6 +371,10 @@ def test_health_shows_a_first_build_in_progress(library, small_chunks):
         body = Client().get("/health").json()
         assert body["checks"]["rollups"]["visits"]["state"] == "ready"
         assert body["checks"]["rollups"]["visits"]["progress"] == 1.0
+        visits = body["checks"]["rollups"]["visits"]
+        # a_library's seven visits, ids 1 to 7, all folded.
+        assert (visits["watermark"], visits["rows_folded"]) == (7, 7)
+        assert visits["longest_statement_ms"] >= 0
 
 
 def test_until_built_snapshots_are_computed_by_scanning(library):
@@ -509,9 +513,9 @@ def test_in_incremental_mode_the_recount_reads_todays_rollup_not_a_scan(library,
 
 
 def test_a_verification_reports_loans_per_day_and_keeps_only_the_live_generation(library):
-    """Three loans on one day, one of them deleted since it was folded: the weekly
-    verification shows that day's loans before and after, and the replaced generation's
-    rows are gone (the tables would otherwise grow every week)."""
+    """Three loans on one day, one of them deleted and one moved to the next day since they
+    were folded: the weekly verification shows those days' loans before and after, and the
+    replaced generation's rows are gone (the tables would otherwise grow every week)."""
     with at(2026, 11, 25, 10, 0):
         a_library(library)
         copy = library.item(library.biblio("Ronggeng Dukuh Paruk"))
@@ -520,10 +524,17 @@ def test_a_verification_reports_loans_per_day_and_keeps_only_the_live_generation
         build()
         with library_writer() as writer, writer.cursor() as cursor:
             cursor.execute("DELETE FROM loan WHERE loan_date = '2026-11-10' AND member_id = 'M2'")
+            cursor.execute(  # to a day without loans
+                "UPDATE loan SET loan_date = '2026-11-11', due_date = '2026-11-11'"
+                " WHERE loan_date = '2026-11-10' AND member_id IS NULL"
+            )
         call_command("rebuild_rollups", stdout=StringIO())
         loans = RollupVerification.objects.get(source="loans")
-        assert loans.examples == [{"day": "2026-11-10", "before": 3, "after": 2}]
-        assert (loans.days_differing, loans.total_before, loans.total_after) == (1, 8, 7)
+        assert loans.examples == [
+            {"day": "2026-11-10", "before": 3, "after": 1},
+            {"day": "2026-11-11", "before": 0, "after": 1},
+        ]
+        assert (loans.days_differing, loans.total_before, loans.total_after) == (2, 8, 7)
         assert_rollups_match_a_full_recount(date(2026, 11, 25))
     live = dict(RollupState.objects.filter(live=True).values_list("source", "generation"))
     for model, source in [(LoanDay, "loans"), (LoanTally, "loans"), (VisitDay, "visits"),
