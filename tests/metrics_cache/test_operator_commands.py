@@ -3,6 +3,7 @@ next ticks, doctor reports each thing it checks."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from io import StringIO
 from zoneinfo import ZoneInfo
@@ -10,10 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.core.management import CommandError, call_command
+from django_redis import get_redis_connection
 
 from demo.schema import create_statements
 from demo.writer import library_writer
-from metrics_cache import today
+from metrics_cache import keys, today
 from tests.library import library_test
 
 pytestmark = library_test
@@ -103,6 +105,29 @@ def test_recount_today_in_direct_mode(library, settings):
         call_command("recount_today", stdout=out)
         assert total() == 1
     assert out.getvalue().strip() == "2026-11-25 (direct mode): unknown → 1"
+
+
+def test_recount_today_pushes_the_count_to_screens_even_when_it_is_unchanged(library, settings):
+    """An operator runs recount_today to put every screen right: each one gets the count
+    again, with the recount's time, whether or not the figure moved."""
+    settings.TODAY_COUNT_MODE = "delta"
+    settings.VISITOR_SYNC_BUFFER_MS = 0
+    library.visit("2026-11-25 08:00:00")
+    pubsub = get_redis_connection("default").pubsub()
+    pubsub.subscribe(keys.today_events_channel())
+    assert pubsub.get_message(timeout=1)["type"] == "subscribe"
+    try:
+        with at(2026, 11, 25, 10, 0):
+            assert today.tick() == "ok"
+        with at(2026, 11, 25, 10, 30):
+            call_command("recount_today", stdout=StringIO())
+        pushed = []
+        while (message := pubsub.get_message(timeout=0.5)) is not None:
+            pushed.append(json.loads(message["data"]))
+    finally:
+        pubsub.close()
+    assert [event["total"] for event in pushed] == [1, 1]
+    assert pushed[1]["generated_at"].startswith("2026-11-25T10:30:00")
 
 
 @pytest.fixture

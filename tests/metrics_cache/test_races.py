@@ -128,3 +128,31 @@ def test_kiosk_increments_made_during_a_recount_are_kept(library, settings, clie
     library.visit("2026-11-25 09:59:00")  # the third visitor's row arrives
     assert today.reconcile_tick() == "ok"
     assert total() == 3
+
+
+def test_a_kiosk_checkin_between_the_recount_and_its_publish_is_not_undone(
+    library, settings, client, frozen, monkeypatch
+):
+    """The recount has set the kiosks' counter to the exact count; a kiosk raises it and
+    publishes before the recount publishes its own figure, which must not take it back."""
+    settings.TODAY_COUNT_MODE = "incremental"
+    settings.TODAY_INCREMENT_TOKEN = "kiosk-secret"
+    library.visit("2026-11-25 08:00:00")
+    library.visit("2026-11-25 08:30:00")
+    assert today.tick() == "ok"
+    apply_exact = today._APPLY_EXACT
+
+    def apply_then_a_kiosk_checks_in(**kwargs):
+        applied = apply_exact(**kwargs)
+        response = client.post(
+            "/api/visitors/today/increment",
+            {"by": 1},
+            content_type="application/json",
+            headers={"Authorization": "Token kiosk-secret"},
+        )
+        assert response.status_code == 200, response.content
+        return applied
+
+    monkeypatch.setattr(today, "_APPLY_EXACT", apply_then_a_kiosk_checks_in)
+    assert today.reconcile_tick() == "ok"
+    assert total() == 3

@@ -4,8 +4,10 @@ Retry-After; X-Forwarded-For and X-Forwarded-Proto believed only from TRUSTED_PR
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
+import time_machine
 from django_redis import get_redis_connection
 
 from config.asgi import application
@@ -13,6 +15,16 @@ from metrics_cache import clients, keys
 from tests.asgi import call, scope
 
 pytestmark = pytest.mark.django_db
+
+
+def at(moment: str) -> time_machine.travel:
+    """The clock stopped at a UTC time of day on 27 November 2026."""
+    return time_machine.travel(datetime.fromisoformat(f"2026-11-27T{moment}+00:00"), tick=False)
+
+
+def requests(count: int, address: str) -> list:
+    return [call(application, "GET", "/health", client=address) for _ in range(count)]
+
 
 PUBLIC_URLS = ["/health", "/metrics", "/", "/api/visitors/weekly", "/api/visitors/today/stream",
                "/api/visitors/summary", "/docs", "/no/such/path"]  # fmt: skip
@@ -88,3 +100,49 @@ def test_a_redis_outage_lets_requests_through(settings):
 
     caches.close_all()
     assert [call(application, "GET", "/health").status for _ in range(3)] == [503] * 3
+
+
+def test_a_throttled_client_is_told_exactly_when_its_budget_returns(settings):
+    """The 429 answer: the error envelope, Retry-After and retry_after_seconds both the seconds
+    left in the minute, and headers no cache or browser misreads."""
+    settings.THROTTLE_ANON_RATE = "2/min"
+    with at("10:00:45"):
+        *allowed, limited = requests(3, "198.51.100.60")
+    assert 429 not in [answer.status for answer in allowed]
+    assert limited.status == 429
+    assert json.loads(limited.body) == {
+        "status": "throttled",
+        "message": "too many requests",
+        "retry_after_seconds": 15,
+    }
+    assert limited.headers["retry-after"] == "15"
+    assert limited.headers["content-length"] == str(len(limited.body))
+    assert limited.headers["content-type"] == "application/json"
+    assert limited.headers["cache-control"] == "no-store"  # never a cached 429 for everyone
+    assert limited.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_budget_returns_when_the_window_ends_and_not_before(settings):
+    settings.THROTTLE_ANON_RATE = "2/min"
+    with at("10:00:59.500"):
+        statuses = [answer.status for answer in requests(3, "198.51.100.61")]
+        last_moment = requests(1, "198.51.100.61")[0]
+    assert statuses[2] == 429 and last_moment.status == 429
+    # Half a second left: come back in 1 s (whole seconds, rounded up, never 0).
+    assert last_moment.headers["retry-after"] == "1"
+    assert json.loads(last_moment.body)["retry_after_seconds"] == 1
+    with at("10:01:00"):
+        assert 429 not in [answer.status for answer in requests(2, "198.51.100.61")]
+
+
+def test_a_counter_lives_at_least_as_long_as_its_window(settings):
+    """A counter that expired before its window ended would hand out a second budget inside
+    the same window."""
+    settings.THROTTLE_ANON_RATE = "2/min"
+    redis = get_redis_connection("default")
+    seconds, microseconds = redis.execute_command("TIME")  # Redis's own clock, not the test's
+    before_ms = int(seconds) * 1000 + int(microseconds) // 1000
+    with at("10:02:00"):  # the first request of a window: 60 s of it left
+        requests(1, "198.51.100.62")
+    (counter,) = redis.keys(f"{keys.prefix()}:throttle:198.51.100.62:*")
+    assert redis.execute_command("PEXPIRETIME", counter) - before_ms >= 60_000

@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.db import connections
 from django_redis import get_redis_connection
 
+from demo.writer import library_writer
 from metrics_cache import keys, today
 from tests.library import library_test
 
@@ -126,6 +127,45 @@ def test_delta_rows_below_the_last_id_are_caught_by_the_exact_recount(library, s
         assert published_total() == 2
 
 
+def test_delta_counts_the_first_visit_a_new_library_records(library, settings):
+    """An empty visits table (a library that has just installed SLiMS): the first row gets
+    visitor_id 1 and is counted by the next tick."""
+    settings.TODAY_COUNT_MODE = "delta"
+    with at(2026, 11, 25, 8, 0):
+        assert today.tick() == "ok"
+        assert published_total() == 0
+        # No row yet: the baseline names none (ids start at 1).
+        assert today.loop_status()["baseline"] == {"id": 0, "count": 0}
+        library.visit("2026-11-25 08:00:00", visitor_id=1)
+        assert today.tick() == "ok"
+        assert published_total() == 1
+
+
+def test_delta_reports_the_baseline_of_the_exact_recount(library, settings):
+    """/health's fast_loop.baseline after the periodic recount: today's count and the id it
+    starts from (one row today, so its lowest and highest id are the same)."""
+    settings.TODAY_COUNT_MODE = "delta"
+    library.visit("2026-11-24 08:00:00", visitor_id=90)
+    library.visit("2026-11-25 08:00:00", visitor_id=100)
+    with at(2026, 11, 25, 10, 0):
+        assert today.tick() == "ok"
+        assert today.reconcile_tick() == "ok"
+        assert today.loop_status()["baseline"] == {"id": 100, "count": 1}
+
+
+def test_the_incremental_recount_reports_its_count_and_direct_mode_no_baseline(library, settings):
+    library.visit("2026-11-25 08:00:00")
+    library.visit("2026-11-25 09:00:00")
+    with at(2026, 11, 25, 10, 0):
+        settings.TODAY_COUNT_MODE = "incremental"
+        assert today.reconcile_tick() == "ok"
+        # The kiosks' counter has no id to start from: only the exact count it was set to.
+        assert today.loop_status()["baseline"] == {"id": None, "count": 2}
+        settings.TODAY_COUNT_MODE = "direct"
+        assert today.tick() == "ok"
+        assert today.loop_status()["baseline"] is None
+
+
 def test_delta_baseline_does_not_scan_history(library, settings, django_assert_max_num_queries):
     settings.TODAY_COUNT_MODE = "delta"
     for day in range(1, 25):
@@ -151,10 +191,61 @@ def test_a_tick_never_overlaps_another(library):
     assert today.tick() == "ok"
 
 
+def test_a_tick_that_dies_holding_the_loop_frees_it_within_its_time_limit(library, settings):
+    """A worker killed mid-tick never releases the loop's lock: the lock must expire by
+    itself, no later than the tick's own time limit, or the count would stop for good."""
+    settings.TODAY_COUNT_MODE = "direct"
+    client = get_redis_connection("default")
+    lock_ttls = []
+
+    def during_the_count(execute, sql, params, many, context):
+        lock_ttls.append(client.pttl(keys.today_lock()))
+        return execute(sql, params, many, context)
+
+    with connections["library"].execute_wrapper(during_the_count):
+        assert today.tick() == "ok"
+    assert lock_ttls and all(0 < ttl <= 15_000 for ttl in lock_ttls)
+
+
+def test_the_tick_reports_how_long_its_count_took_in_milliseconds(library, monkeypatch):
+    """/health's last_duration_ms and /metrics' duration: the count's time, to 0.1 ms."""
+    readings = iter([1000.0, 1000.23456])  # the loop's clock, before and after the count
+
+    class LoopClock:
+        @staticmethod
+        def perf_counter() -> float:
+            return next(readings)
+
+    monkeypatch.setattr(today, "time", LoopClock)
+    assert today.tick() == "ok"
+    assert today.loop_status()["last_duration_ms"] == 234.6
+
+
+def test_in_direct_mode_a_deleted_visit_lowers_the_count(library, settings, caplog):
+    """Direct mode counts exactly on every tick, so its figure may go down (a row deleted):
+    logged, once, only when it does."""
+    caplog.set_level(logging.WARNING, logger="metrics_cache.today")
+    settings.TODAY_COUNT_MODE = "direct"
+    library.visit("2026-11-25 08:00:00")
+    library.visit("2026-11-25 09:00:00")
+    with at(2026, 11, 25, 10, 0):
+        assert today.tick() == "ok"
+        assert published_total() == 2
+        with library_writer() as writer, writer.cursor() as cursor:
+            cursor.execute("DELETE FROM visitor_count WHERE checkin_date = '2026-11-25 09:00:00'")
+        assert today.tick() == "ok"
+        assert published_total() == 1
+        assert today.tick() == "ok"
+    lowered = [r.getMessage() for r in caplog.records if "lowered" in r.getMessage()]
+    assert lowered == ["exact recount lowered today's count: 2 → 1"]
+
+
 def test_the_buffer_pauses_the_next_tick(library, settings):
     settings.VISITOR_SYNC_BUFFER_MS = 60_000
     assert today.tick() == "ok"
     assert today.tick() == "waiting"
+    # ... for the buffer, and no longer: then the loop runs again.
+    assert 0 < get_redis_connection("default").pttl(keys.today_cooldown()) <= 60_000
 
 
 def test_database_errors_back_off_and_log_once(library, scratch_library, caplog):
@@ -176,7 +267,8 @@ def test_recovery_is_logged_and_clears_the_error(library, caplog, settings):
     client.hset(keys.today_loop_status(), mapping={"error": "OperationalError: gone"})
     assert today.tick() == "ok"
     assert today.loop_status()["error"] is None
-    assert any("recovered" in r.message for r in caplog.records)
+    recovered = [r.getMessage() for r in caplog.records if "recovered" in r.getMessage()]
+    assert recovered == [f"fast loop recovered: today={published_total()}"]
 
 
 def test_recount_today_prints_old_and_new_and_resets_delta(library, settings, events):
@@ -278,3 +370,21 @@ class TestIncrement:
             assert published_total() == 1
         assert [e["total"] for e in events()] == [2, 6, 1]
         assert "lowered today's count: 6 → 1" in caplog.text
+
+
+def test_after_switching_from_incremental_to_delta_the_recount_makes_the_count_exact(
+    library, settings
+):
+    """The kiosks' counter outlives the day; once the service runs in delta mode it is no
+    longer what is published."""
+    library.visit("2026-11-25 08:00:00")
+    library.visit("2026-11-25 09:00:00")
+    with at(2026, 11, 25, 10, 0):
+        settings.TODAY_COUNT_MODE = "incremental"
+        assert today.tick() == "ok"
+        get_redis_connection("default").incrby(keys.today_counter(today.timezone.localdate()), 3)
+        assert today.tick() == "ok"
+        assert published_total() == 5  # three kiosk check-ins SLiMS never recorded
+        settings.TODAY_COUNT_MODE = "delta"
+        assert today.reconcile_tick() == "ok"
+        assert published_total() == 2
