@@ -106,9 +106,9 @@ def _missing_index(vendor: str, table: str, column: str) -> Finding:
     return Finding(
         "warning",
         f"{table}.{column} has no index (the SLiMS default): every date-range query on {table} "
-        "reads the whole table. The service copes (scheduled scans off-peak, the fast loop "
-        "through the primary key), but an index makes the daily snapshots and direct mode "
-        "much cheaper.",
+        "reads the whole table. The service copes (its rollups and the fast loop read new rows "
+        "through the primary key), but an index makes direct mode, and the snapshots computed "
+        "before the rollups' first build, much cheaper.",
         fix=(
             f"{ddl}\n    Trade-off: building it locks {table} for writes while it runs (on MyISAM, "
             "for the whole build, minutes on millions of rows): run it after hours. It costs "
