@@ -15,6 +15,7 @@ from tests.e2e.processes import (
     start_web,
     start_worker,
     stop,
+    wait_for,
 )
 from tests.library import LibraryRows
 
@@ -75,10 +76,20 @@ def start_system(django_db_blocker, tmp_path_factory, *, seed=None, library_port
     try:
         for name in ("redis", "web", "worker", "beat"):
             running.start(name)
+        # The worker's start-up tasks over before any test stops Redis: Redis going away while
+        # one is in flight can crash Celery's worker outright (kombu restoring unacked
+        # messages: AttributeError 'hostname'), which no test here is about.
+        for task in ("prewarm", "fold_rollups"):
+            wait_for(lambda t=task: startup_task_done(running.log("worker"), t), 90, task)
     except BaseException:
         running.stop_all()
         raise
     return running
+
+
+def startup_task_done(log: str, task: str) -> bool:
+    return any(f"metrics_cache.{task}[" in line and " succeeded in " in line
+               for line in log.splitlines())  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -133,7 +133,7 @@ def test_in_direct_mode_there_is_no_periodic_recount(library, settings):
 def test_the_periodic_recount_gives_up_while_a_tick_holds_the_loop(library, settings, monkeypatch):
     settings.TODAY_COUNT_MODE = "delta"
     library.visit("2026-11-25 08:00:00")
-    monkeypatch.setattr(today.loop_lock, "__defaults__", (0.1,))  # wait 0.1 s, not 5 s
+    monkeypatch.setattr(today.loop_lock.__wrapped__, "__defaults__", (0.1,))  # wait 0.1 s, not 5 s
     lock = get_redis_connection("default").lock(keys.today_lock(), timeout=30)
     assert lock.acquire(blocking=False)
     try:
