@@ -59,14 +59,20 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, observe in ((client, upstream, self._observer()), (upstream, client, None)):
+                threading.Thread(target=self._pipe, args=(a, b, observe), daemon=True).start()
+
+    def _observer(self):
+        """What sees the bytes a new connection's client sends (None: nothing)."""
+        return None
 
     @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(source: socket.socket, sink: socket.socket, observe=None) -> None:
         try:
             while chunk := source.recv(65536):
                 sink.sendall(chunk)
+                if observe is not None:
+                    observe(chunk)
         except OSError:
             pass
         finally:
@@ -153,44 +159,26 @@ class CountingProxy(TcpProxy):
         with self._lock:
             self.connections = self.statements = 0
 
-    def _accept(self, server: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = server.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._open += [client, upstream]
-                self.connections += 1
-            threading.Thread(target=self._count_pipe, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
-
-    def _count_pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _observer(self):
+        """Counts the connection, and the statements its client sends."""
+        with self._lock:
+            self.connections += 1
         buffer = b""
-        try:
-            while chunk := source.recv(65536):
-                sink.sendall(chunk)
-                buffer += chunk
-                while len(buffer) >= 5:
-                    length = int.from_bytes(buffer[:3], "little")
-                    if len(buffer) < 4 + length:
-                        break
-                    sequence, command = buffer[3], buffer[4]
-                    if sequence == 0 and command in self.STATEMENT_COMMANDS:
-                        with self._lock:
-                            self.statements += 1
-                    buffer = buffer[4 + length :]
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with contextlib.suppress(OSError):
-                    sock.close()
+
+        def observe(chunk: bytes) -> None:
+            nonlocal buffer
+            buffer += chunk
+            while len(buffer) >= 5:
+                length = int.from_bytes(buffer[:3], "little")
+                if len(buffer) < 4 + length:
+                    break
+                sequence, command = buffer[3], buffer[4]
+                if sequence == 0 and command in self.STATEMENT_COMMANDS:
+                    with self._lock:
+                        self.statements += 1
+                buffer = buffer[4 + length :]
+
+        return observe
 
 
 def mariadb_status(cursor) -> dict[str, int]:
