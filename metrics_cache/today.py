@@ -45,12 +45,14 @@ def redis():
 
 # --- the modes ----------------------------------------------------------------------------------
 def _exact_baseline(today: date) -> dict:
-    count, first_id, last_id = visits_today_exact(today=today)
+    """Today's exact count and the highest visitor_id it covers: the ticks count the rows
+    dated today above that id (the contract's baseline, reported by /health)."""
+    count, _, last_id = visits_today_exact(today=today)
     return {
         "date": today.isoformat(),
         "last_id": last_id or 0,
         "count": count,
-        "baseline_id": first_id or 0,
+        "baseline_id": last_id or 0,
         "baseline_count": count,
     }
 

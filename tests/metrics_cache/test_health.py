@@ -60,8 +60,8 @@ class TestHealth:
     def test_ok_when_everything_is_current(self, library, client, settings):
         settings.VISITOR_SYNC_BUFFER_MS = 0
         library.visit("2026-11-24 23:59:59")
-        first_today = library.visit("2026-11-25 08:00:00")
-        library.visit("2026-11-25 09:30:00")
+        library.visit("2026-11-25 08:00:00")
+        last_today = library.visit("2026-11-25 09:30:00")
         with at(2026, 11, 25, 10, 0):
             call_command("prewarm", stdout=StringIO())
             assert today.tick() == "ok"
@@ -73,10 +73,8 @@ class TestHealth:
         assert loop["mode"] == "delta"
         assert loop["last_run_at"].startswith("2026-11-25T03:00:00")  # 10:00 in Jakarta, UTC
         assert loop["last_duration_ms"] is not None
-        # The day's baseline: today's 2 visits, counted from an id no later than the first.
-        assert set(loop["baseline"]) == {"id", "count"}
-        assert loop["baseline"]["count"] == 2
-        assert loop["baseline"]["id"] is None or loop["baseline"]["id"] <= first_today
+        # The day's baseline (contract): today's 2 visits and the highest visitor_id counted.
+        assert loop["baseline"] == {"id": last_today, "count": 2}
         assert body["checks"]["snapshots"]["weekly"] == {"age_seconds": 0, "stale": False}
 
     def test_degraded_when_the_library_database_is_unreachable(self, library, client):

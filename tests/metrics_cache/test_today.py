@@ -142,15 +142,18 @@ def test_delta_counts_the_first_visit_a_new_library_records(library, settings):
 
 
 def test_delta_reports_the_baseline_of_the_exact_recount(library, settings):
-    """/health's fast_loop.baseline after the periodic recount: today's count and the id it
-    starts from (one row today, so its lowest and highest id are the same)."""
+    """/health's fast_loop.baseline after the periodic recount: today's count and the highest
+    visitor_id it covers (the contract), above which the ticks count: here a late entry for
+    yesterday, not today's lowest id."""
     settings.TODAY_COUNT_MODE = "delta"
     library.visit("2026-11-24 08:00:00", visitor_id=90)
     library.visit("2026-11-25 08:00:00", visitor_id=100)
+    library.visit("2026-11-25 08:30:00", visitor_id=101)
+    library.visit("2026-11-24 17:00:00", visitor_id=102)  # typed in late for yesterday
     with at(2026, 11, 25, 10, 0):
         assert today.tick() == "ok"
         assert today.reconcile_tick() == "ok"
-        assert today.loop_status()["baseline"] == {"id": 100, "count": 1}
+        assert today.loop_status()["baseline"] == {"id": 102, "count": 2}
 
 
 def test_the_incremental_recount_reports_its_count_and_direct_mode_no_baseline(library, settings):
