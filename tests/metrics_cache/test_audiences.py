@@ -3,17 +3,20 @@ other way round, whichever asks first."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from io import StringIO
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.core.management import call_command
-from django.utils import timezone
 
 from metrics_cache.registry import METRICS
 from tests.library import library_test
 
 pytestmark = library_test
 
+JAKARTA = ZoneInfo("Asia/Jakarta")
 PERSONAL_PATHS = [f"/{path}" for m in METRICS if m.personal for path in m.paths]
 SUMMARIES = {
     "/api/visitors/summary": ("top_month", "top_year"),
@@ -23,15 +26,16 @@ SUMMARIES = {
 
 @pytest.fixture
 def members(library, settings):
-    """A member who visited and borrowed yesterday, in every personal snapshot."""
+    """A member who visited and borrowed yesterday, in every personal snapshot (month, year,
+    all time): the clock is mid-month, so every period holds yesterday."""
     settings.MEMBER_DETAILS = "masked"
-    yesterday = timezone.localdate() - timezone.timedelta(days=1)
-    if yesterday.month != timezone.localdate().month:
-        pytest.skip("the month-to-date period is empty on the 1st")
-    library.member("2021001", "Budi Santoso")
-    library.visit(f"{yesterday} 10:00:00", member_id="2021001", name="Budi Santoso")
-    library.loan(library.item(library.biblio("Kalkulus")), "2021001", yesterday)
-    call_command("prewarm", stdout=StringIO())
+    yesterday = date(2026, 11, 24)
+    with time_machine.travel(datetime(2026, 11, 25, 10, 0, tzinfo=JAKARTA), tick=False):
+        library.member("2021001", "Budi Santoso")
+        library.visit(f"{yesterday} 10:00:00", member_id="2021001", name="Budi Santoso")
+        library.loan(library.item(library.biblio("Kalkulus")), "2021001", yesterday)
+        call_command("prewarm", stdout=StringIO())
+        yield
 
 
 def rows_of(summary: dict, fields) -> list[dict]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from io import StringIO
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
@@ -14,6 +17,13 @@ from metrics_cache.privacy import mask_name
 from tests.library import library_test
 
 pytestmark = library_test
+
+
+@pytest.fixture(autouse=True)
+def mid_month():
+    """Mid-morning on the 25th in the library's zone: yesterday is in this month and year."""
+    with time_machine.travel(datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("Asia/Jakarta"))):
+        yield
 
 
 @pytest.mark.parametrize(
@@ -43,11 +53,7 @@ def test_anonymous_requests_follow_member_details(
 
 def snapshot_rows(library) -> None:
     """A member who visited and borrowed yesterday, prewarmed."""
-    from django.utils import timezone
-
-    yesterday = timezone.localdate() - timezone.timedelta(days=1)
-    if yesterday.month != timezone.localdate().month:
-        pytest.skip("the month-to-date period is empty on the 1st")
+    yesterday = date(2026, 11, 24)
     library.truncate()
     library.visit(f"{yesterday} 10:00:00", member_id="2021001", name="Budi Santoso")
     library.member("2021001", "Budi Santoso")
