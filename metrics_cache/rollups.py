@@ -72,7 +72,9 @@ def _whole_and_later(since: date | None, until: date) -> tuple[Q, Q]:
     in it, for `since` None (all time), 1 January or the 1st of a month (the contract's
     periods); rows dated after `until` are all in day buckets."""
     if since is None:
-        return Q(grain=GRAIN_ALL), Q(grain=GRAIN_DAY, bucket__gt=until)
+        # The bucket named too, so the ranked index's whole prefix is an equality and walks
+        # best first (without it, SQLite sorted every title: 102 ms at 5 M visits).
+        return Q(grain=GRAIN_ALL, bucket=ALL_TIME_BUCKET), Q(grain=GRAIN_DAY, bucket__gt=until)
     if _is_year_to_date(since):
         whole, end = Q(grain=GRAIN_YEAR, bucket=since), since.replace(year=since.year + 1)
     else:
@@ -133,8 +135,16 @@ def latest_details(
 ) -> dict[str, list]:
     """{key: the values of its latest row in since..until} for `keys`: from the day buckets in
     range and, for a year, the year bucket (whose details come only from rows without a day
-    bucket). Each kind of bucket is read on its own, through the unique index."""
-    parts = [Q(grain=GRAIN_DAY, bucket__gte=since, bucket__lte=until)]
+    bucket). Each kind of bucket is read on its own, by equality on every column of the unique
+    index: the day buckets by the days that have one (a range of days made SQLite read every
+    row of the month for each batch of keys: 40 ms a batch at 5 M visits)."""
+    days = (
+        tallies.filter(grain=GRAIN_DAY, bucket__gte=since, bucket__lte=until)
+        .order_by()
+        .values_list("bucket", flat=True)
+        .distinct()
+    )
+    parts = [Q(grain=GRAIN_DAY, bucket__in=list(days))]
     if _is_year_to_date(since):
         parts.append(Q(grain=GRAIN_YEAR, bucket=since))
     latest: dict[str, list] = {}
