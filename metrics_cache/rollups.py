@@ -194,11 +194,6 @@ def live_state(source: str) -> RollupState | None:
     return state
 
 
-def is_ready(source: str) -> bool:
-    state = live_state(source)
-    return state is not None and state.built_at is not None
-
-
 def start_generation(source: str, *, highest_id: int, live: bool) -> RollupState:
     """A new, empty generation; the live one when there is none (first build)."""
     with transaction.atomic():

@@ -843,3 +843,98 @@ def test_a_verification_after_a_month_ended_finds_nothing_to_repair(library):
         record = folding.verify("visits")
         assert (record.days_differing, record.tallies_differing) == (0, 0)
         assert_rollups_match_a_full_recount(date(2026, 12, 2))
+
+
+def test_in_january_with_rows_on_the_first_and_rows_dated_ahead_every_list_is_a_recount(library):
+    """Mid-January: the year, its first month and its first day share one bucket date (1
+    January) in three grains, and a desk clock set ahead has put rows on tomorrow, next month
+    and next year, by the same members and copies as this month's rows. Every figure equals the
+    full recount: no grain is read for another, and no row dated ahead counts or is taken away
+    from a period it is not in."""
+    library.member("M1", "Ani Wijaya")
+    library.member("M2", "Budi Santoso")
+    library.member("M3", "Citra Lestari")
+    library.member("M4", "Dewi Sartika")
+    first = library.item(library.biblio("Laskar Pelangi"))
+    second = library.item(library.biblio("Bumi Manusia"))
+    third = library.item(library.biblio("Cantik Itu Luka"))
+    rows = [
+        ("2026-12-30", "M3", third),  # last year
+        ("2027-01-01", "M1", first),
+        ("2027-01-01", "M2", second),
+        ("2027-01-01", "M1", first),
+        ("2027-01-07", "M2", second),
+        ("2027-01-10", "M1", first),  # the year, the month and 1 January now differ for M1
+        ("2027-01-19", "M3", third),
+        ("2027-01-20", "M2", second),  # today: in no period yet
+        ("2027-01-21", "M3", third),  # dated ahead: tomorrow,
+        ("2027-02-03", "M3", third),  # next month,
+        ("2027-02-03", "M4", third),  # (M4: only rows dated ahead)
+        ("2027-02-04", "M4", third),
+        ("2028-01-05", "M3", third),  # and next year
+        ("2028-01-05", "M2", second),
+    ]
+    for day, member, copy in rows:
+        library.visit(f"{day} 09:00:00", member_id=member, name=member)
+        library.loan(copy, member, day)
+    with at(2027, 1, 20, 10, 0):
+        build()
+        figures = every_metric(RunContext(date(2027, 1, 20)))
+        # Counted by hand: 1 to 19 January, and all time to yesterday.
+        assert [(v["member_id"], v["total"]) for v in figures["top_visitors_month"]] == [
+            ("M1", 3), ("M2", 2), ("M3", 1)
+        ]  # fmt: skip
+        assert figures["top_visitors_month"] == figures["top_visitors_year"]
+        assert [(b["title"], b["total"]) for b in figures["top_borrowed"]] == [
+            ("Laskar Pelangi", 3), ("Bumi Manusia", 2), ("Cantik Itu Luka", 2)
+        ]  # fmt: skip
+        assert_rollups_match_a_full_recount(date(2027, 1, 20))
+
+
+def test_the_ranking_returns_who_can_take_a_place_and_no_one_else(library):
+    """rollups.top_totals, the walk behind every top list: the keys whose total in the period
+    reaches the limit-th total (ties at the cutoff included), none below it, and none whose
+    rows are all dated after the period (today's visitors)."""
+    visits = {"M1": 6, "M2": 5, "M3": 4, "M4": 4, "M5": 3, "M6": 2, "M7": 1}
+    for member, times in visits.items():
+        library.member(member, member)
+        for k in range(times):
+            library.visit(f"2026-11-{2 + k:02d} 10:00:00", member_id=member)
+    for _ in range(5):  # a busy morning today: a running total of 5, none of it in the period
+        library.visit("2026-11-25 08:00:00", member_id="M8")
+    library.visit("2026-11-25 08:30:00", member_id="M5")  # 3 in the period, 4 with today
+    with at(2026, 11, 25, 10, 0):
+        build()
+        tallies = VisitorTally.objects.filter(generation=rollups.live_state("visits").generation)
+        keys = dict(tallies.filter(grain="D").values_list("key", "member_id"))
+
+        def top(limit: int, since: date = date(2026, 11, 1)) -> dict[str, int]:
+            totals = rollups.top_totals(tallies, since, date(2026, 11, 24), limit)
+            return {keys[key]: total for key, total in totals.items()}
+
+        assert top(3) == {"M1": 6, "M2": 5, "M3": 4, "M4": 4}
+        assert top(1) == {"M1": 6}
+        assert top(4, date(2026, 1, 1)) == {"M1": 6, "M2": 5, "M3": 4, "M4": 4}
+        # One place more than there are visitors in the period: still no one with 0.
+        assert top(8) == visits
+
+
+def test_mid_month_with_rows_on_the_first_and_rows_dated_next_month(library):
+    """The month to yesterday (not the year's first): the month and its 1st share a bucket date
+    in two grains, and rows dated next month (a desk clock set ahead) are in no period."""
+    for member in ("M1", "M2", "M4"):
+        library.member(member, member)
+    copy = library.item(library.biblio("Laskar Pelangi"))
+    for day, member in [
+        ("2026-11-01", "M1"), ("2026-11-01", "M1"), ("2026-11-10", "M1"), ("2026-11-07", "M2"),
+        ("2026-12-03", "M4"), ("2026-12-04", "M4"), ("2026-12-04", "M2"),
+    ]:  # fmt: skip
+        library.visit(f"{day} 09:00:00", member_id=member, name=member)
+        library.loan(copy, member, day)
+    with at(2026, 11, 25, 10, 0):
+        build()
+        figures = every_metric(RunContext(date(2026, 11, 25)))
+        for name in ("top_visitors_month", "top_borrowers_month"):
+            assert [(v["member_id"], v["total"]) for v in figures[name]] == [("M1", 3), ("M2", 1)]
+        assert [b["total"] for b in figures["top_borrowed_month"]] == [4]
+        assert_rollups_match_a_full_recount(date(2026, 11, 25))
