@@ -71,10 +71,18 @@ def main() -> None:
         action="store_true",
         help="on the last run's rollups: each metric computed from them, median of --repeat",
     )
+    parser.add_argument(
+        "--nightly-only",
+        action="store_true",
+        help="on the last run's rollups: --repeat nightly runs (a day of rows, fold, compute)",
+    )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--profile", help="with --compute-only: write cProfile stats here")
     args = parser.parse_args()
-    setup(args.database, fresh=not (args.import_only or args.reuse or args.compute_only))
+    setup(
+        args.database,
+        fresh=not (args.import_only or args.reuse or args.compute_only or args.nightly_only),
+    )
 
     import time_machine
     from django.db import connections
@@ -96,6 +104,10 @@ def main() -> None:
 
     if args.import_only:
         import_block(args, report, jakarta)
+        print("\n".join(report))
+        return
+    if args.nightly_only:
+        nightly_only(args, report, jakarta)
         print("\n".join(report))
         return
     if args.compute_only:
@@ -134,27 +146,7 @@ def main() -> None:
         )
 
     # --- one day of new rows, then the nightly run ------------------------------------------
-    per_day_visits, per_day_loans = 2_740, 548
-    with writer(args.database) as conn:
-        cursor = conn.cursor()
-        cursor.executemany(
-            "INSERT INTO visitor_count (member_id, member_name, institution, checkin_date) "
-            "VALUES (%s, %s, %s, %s)",
-            [
-                (None if n % 4 == 0 else f"M{n % 40000:06d}", f"Visitor {n}", "Umum",
-                 f"2026-11-25 {8 + n * 12 // per_day_visits:02d}:{n % 60:02d}:00")
-                for n in range(per_day_visits)
-            ],
-        )  # fmt: skip
-        cursor.execute("SELECT item_code FROM item ORDER BY item_id LIMIT 500")
-        codes = [row[0] for row in cursor.fetchall()]
-        cursor.executemany(
-            "INSERT INTO loan (item_code, member_id, loan_date, due_date) VALUES (%s, %s, %s, %s)",
-            [
-                (codes[n % len(codes)], f"M{n % 40000:06d}", "2026-11-25", "2026-12-02")
-                for n in range(per_day_loans)
-            ],
-        )
+    insert_one_day(args.database)
 
     def nightly(context_class, label):
         library.close()
@@ -204,6 +196,69 @@ def main() -> None:
     if args.import_rows:
         import_block(args, report, jakarta)
     print("\n".join(report))
+
+
+def insert_one_day(database: str) -> None:
+    """One average day of new rows dated 2026-11-25, through root (never the service's
+    read-only connection)."""
+    per_day_visits, per_day_loans = 2_740, 548
+    with writer(database) as conn:
+        cursor = conn.cursor()
+        cursor.executemany(
+            "INSERT INTO visitor_count (member_id, member_name, institution, checkin_date) "
+            "VALUES (%s, %s, %s, %s)",
+            [
+                (None if n % 4 == 0 else f"M{n % 40000:06d}", f"Visitor {n}", "Umum",
+                 f"2026-11-25 {8 + n * 12 // per_day_visits:02d}:{n % 60:02d}:00")
+                for n in range(per_day_visits)
+            ],
+        )  # fmt: skip
+        cursor.execute("SELECT item_code FROM item ORDER BY item_id LIMIT 500")
+        codes = [row[0] for row in cursor.fetchall()]
+        cursor.executemany(
+            "INSERT INTO loan (item_code, member_id, loan_date, due_date) VALUES (%s, %s, %s, %s)",
+            [
+                (codes[n % len(codes)], f"M{n % 40000:06d}", "2026-11-25", "2026-12-02")
+                for n in range(per_day_loans)
+            ],
+        )
+
+
+def nightly_only(args, report: list[str], jakarta) -> None:
+    """--repeat nightly runs on the last run's rollups, each after one more day of new rows:
+    the fold of both tables, then all 11 metrics, as the daily jobs make it."""
+    import time_machine
+    from django.db import connections
+
+    from metrics_cache import folding
+    from metrics_cache.registry import METRICS, RunContext
+
+    runs: list[tuple[float, float, int]] = []
+    for _ in range(args.repeat):
+        insert_one_day(args.database)
+        connections["library"].close()
+        with time_machine.travel(datetime(2026, 11, 26, 0, 5, tzinfo=jakarta), tick=True):
+            started = time.perf_counter()
+            ctx = RunContext(date(2026, 11, 26))
+            rows = sum(folding.catch_up(name).rows for name in folding.SOURCES)
+            folded = time.perf_counter()
+            ctx._ready.update(dict.fromkeys(folding.SOURCES, True))
+            for metric in METRICS:
+                metric.compute(ctx, metric.period(ctx.today))
+            runs.append((folded - started, time.perf_counter() - started, rows))
+    report += [
+        f"### Nightly run on the rollups, {args.repeat} times (a day of new rows each)",
+        "",
+        "| run | rows folded | fold | fold + all 11 metrics |",
+        "|---:|---:|---:|---:|",
+        *(
+            f"| {n} | {rows:,} | {fold * 1000:.0f} ms | {total * 1000:.0f} ms |"
+            for n, (fold, total, rows) in enumerate(runs, 1)
+        ),
+        f"| median | | {statistics.median(r[0] for r in runs) * 1000:.0f} ms "
+        f"| **{statistics.median(r[1] for r in runs) * 1000:.0f} ms** |",
+        "",
+    ]
 
 
 def compute_only(args, report: list[str], jakarta) -> None:
