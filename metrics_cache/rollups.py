@@ -516,7 +516,7 @@ def add_row(
         add_tally(tallies, table, (GRAIN_ALL, ALL_TIME_BUCKET, key), table.counting_only(values))
 
 
-def compact_tallies(table: TallyTable, generation: int, today: date) -> int:
+def compact_tallies(table: TallyTable, generation: int, today: date) -> None:
     """Hands the details of day buckets of ended months to their year buckets (whose counts
     already hold them) and drops the day buckets and the months' running totals."""
     table.model.objects.filter(
@@ -529,7 +529,6 @@ def compact_tallies(table: TallyTable, generation: int, today: date) -> int:
     for bucket, key, _, *rest in ended.values_list("bucket", "key", *table.columns):
         add_tally(details, table, (GRAIN_YEAR, year_start(bucket), key), [0, *rest])
     if not details:
-        return 0
+        return
     ended.delete()
     upsert_tallies(table, generation, details)
-    return len(details)

@@ -938,3 +938,75 @@ def test_mid_month_with_rows_on_the_first_and_rows_dated_next_month(library):
             assert [(v["member_id"], v["total"]) for v in figures[name]] == [("M1", 3), ("M2", 1)]
         assert [b["total"] for b in figures["top_borrowed_month"]] == [4]
         assert_rollups_match_a_full_recount(date(2026, 11, 25))
+
+
+def test_in_december_the_months_list_stops_at_yesterday_and_ignores_january(library):
+    """December's month runs into next year: today's visits and a row dated 1 January (a desk
+    clock set ahead) are outside the month to yesterday, and nothing is taken away for them."""
+    library.member("M1", "Ani")
+    for checkin in ["2026-12-03 09:00:00", "2026-12-04 09:00:00", "2026-12-15 08:00:00",
+                    "2027-01-01 08:00:00"]:  # fmt: skip
+        library.visit(checkin, member_id="M1", name="Ani")
+    with at(2026, 12, 15, 10, 0):
+        build()
+        figures = every_metric(RunContext(date(2026, 12, 15)))
+        assert [v["total"] for v in figures["top_visitors_month"]] == [2]
+        assert_rollups_match_a_full_recount(date(2026, 12, 15))
+
+
+def test_a_borrower_is_listed_as_written_on_their_latest_loan(library):
+    """SLiMS compares member ids by its collation ("m1" is "M1"); a top list shows the id as
+    written on the member's latest loan in the period, whether that loan's details sit in a day
+    bucket or (an earlier month's) in the year's."""
+    library.member("M1", "Ani")
+    copy = library.item(library.biblio("Laskar Pelangi"))
+    library.loan(copy, "m1", "2026-01-10")  # an earlier month: its details go to the year
+    library.loan(copy, "m1", "2026-11-10")
+    library.loan(copy, "M1", "2026-11-10")  # the same day, typed later: the latest
+    with at(2026, 11, 25, 10, 0):
+        build()
+        figures = every_metric(RunContext(date(2026, 11, 25)))
+    assert [(b["member_id"], b["total"]) for b in figures["top_borrowers_month"]] == [("M1", 2)]
+    assert [(b["member_id"], b["total"]) for b in figures["top_borrowers_year"]] == [("M1", 3)]
+
+
+def test_compaction_leaves_other_generations_alone(library):
+    """A month's end is compacted in one generation (the live one, or the one a verification is
+    folding): another generation's buckets of that month stay as they are."""
+    library.member("M1", "Ani")
+    library.visit("2026-10-05 09:00:00", member_id="M1", name="Ani")
+    with at(2026, 10, 20, 10, 0):
+        build()
+    live = rollups.live_state("visits").generation
+    other = list(VisitorTally.objects.filter(generation=live).values())
+    for row in other:
+        row.update(id=None, generation=live + 1)
+    VisitorTally.objects.bulk_create(VisitorTally(**row) for row in other)
+    rollups.compact_tallies(visit_rollups.TALLIES, live, date(2026, 11, 25))
+    compacted = VisitorTally.objects.filter(generation=live).values_list("grain", "total")
+    untouched = VisitorTally.objects.filter(generation=live + 1).values_list("grain", "total")
+    assert sorted(compacted) == [("Y", 1)]
+    assert sorted(untouched) == [("D", 1), ("M", 1), ("Y", 1)]
+
+
+def test_the_chunk_size_follows_the_last_statements_time():
+    """The first build's chunks: a slow read shrinks the next chunk at once to the target time,
+    a fast one grows it at most twofold, within the bounds; a short last chunk or a read too
+    fast to time says nothing."""
+    assert rollups.ChunkSizer().rows == rollups.CHUNK_FIRST_ROWS == 5_000
+    assert rollups.CHUNK_TARGET_SECONDS == 0.05
+    assert (rollups.CHUNK_MIN_ROWS, rollups.CHUNK_MAX_ROWS) == (500, 100_000)
+    assert rollups.ChunkSizer(700).rows == 700
+
+    def after(rows: int, read: int, seconds: float) -> int:
+        sizer = rollups.ChunkSizer(rows)
+        sizer.update(read, seconds)
+        return sizer.rows
+
+    assert after(5_000, 5_000, 0.1) == 2_500  # twice the target: half the rows
+    assert after(5_000, 5_000, 0.04) == 6_250
+    assert after(5_000, 5_000, 0.001) == 10_000  # at most twice as many
+    assert after(80_000, 80_000, 0.001) == 100_000
+    assert after(1_000, 1_000, 1.0) == 500
+    assert after(2_500, 100, 0.001) == 2_500  # the table's end: a short chunk
+    assert after(2_500, 2_500, 0) == 2_500
