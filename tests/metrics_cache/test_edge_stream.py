@@ -156,3 +156,48 @@ def test_redis_unreachable_streams_the_database_count(published, settings):
     inits, _ = async_to_sync(_inits)(Edge(_django_stand_in(reached)), 3)
     assert reached == []
     assert [(init["total"], init["source"]) for init in inits] == [(0, "db")] * 3
+
+
+def _opening(edge) -> bytes:
+    """What one client reads when its stream opens: init, the opening, any update sent with it."""
+
+    async def run():
+        stream = OpenStream(edge, dict(scope("GET", PATH)))
+        await stream.__aenter__()
+        opening = await stream.read_until(OPENED)
+        await stream.__aexit__()
+        return opening
+
+    return async_to_sync(run)()
+
+
+def test_a_cached_count_is_streamed_without_counting(published, monkeypatch):
+    """The count is in Redis: the stream opens with it and no pool thread counts."""
+    from metrics_cache import edge as edge_module
+
+    counted = []
+    monkeypatch.setattr(edge_module, "_count_today", lambda: counted.append(1) or (None, "db"))
+    opening = _opening(Edge(_django_stand_in([])))
+    assert opening.startswith(b'event: init\ndata: {"total": 41, "source": "cache", "at": ')
+    assert counted == []
+
+
+@pytest.mark.parametrize(("total", "sent_again"), [(41, False), (42, True)])
+def test_an_update_arriving_while_the_stream_opens_is_sent_only_if_it_changes_the_count(
+    published, monkeypatch, total, sent_again
+):
+    """An update published between reading the count and joining the broadcast: sent with the
+    opening when it differs from the count in init, not repeated when it is the same."""
+    from metrics_cache import edge as edge_module
+
+    read = edge_module._today_value
+
+    def read_then_update(raw):
+        value = read(raw)
+        fanout.deliver(json.dumps({"total": total, "generated_at": "2026-11-18T10:00:01+07:00"}))
+        return value
+
+    monkeypatch.setattr(edge_module, "_today_value", read_then_update)
+    opening = _opening(Edge(_django_stand_in([])))
+    assert opening.startswith(b'event: init\ndata: {"total": 41, "source": "cache", "at": ')
+    assert (b"event: update" in opening) is sent_again
