@@ -5,7 +5,7 @@ computed today is kept as it is."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -88,3 +88,25 @@ def test_a_snapshot_computed_today_is_kept_not_restored_again(computed_last_nigh
         results = snapshots.refresh(["weekly"], force=False)
     assert [(r.metric, r.status) for r in results] == [("weekly", "fresh")]
     assert caplog.records == []
+
+
+@pytest.mark.parametrize(("minute", "second", "restored"), [(59, 59, True), (60, 0, False)])
+def test_a_record_as_old_as_the_ttl_is_not_restored(
+    library, client, settings, minute, second, restored
+):
+    """An IT person who shortens AGGREGATE_TTL_SECONDS gets snapshots no older than it, also
+    after a flush: at exactly the TTL the record has expired, as its Redis copy has, and the
+    snapshot is computed again (here with a visit typed in since)."""
+    settings.AGGREGATE_TTL_SECONDS = 3600
+    library.visit("2026-11-24 10:00:00")
+    with at(2026, 11, 25, 9, 0):
+        call_command("prewarm", "--only", "weekly", stdout=StringIO())
+    get_redis_connection("default").flushdb()
+    library.visit("2026-11-24 11:00:00")
+    with time_machine.travel(
+        datetime(2026, 11, 25, 9, 0, tzinfo=JAKARTA) + timedelta(minutes=minute, seconds=second),
+        tick=False,
+    ):
+        refresh_metric("weekly")
+        yesterday = client.get(PATH).json()["data"][-1]
+    assert yesterday == {"date": "2026-11-24", "total": 1 if restored else 2}
