@@ -97,3 +97,25 @@ def test_refresh_runs_the_metrics_asked_for_in_the_registrys_order(library, forc
         results = snapshots.refresh(["weekly", "yearly"], force=force)
     assert [(r.metric, r.status) for r in results] == [("yearly", "ok"), ("weekly", "ok")]
     assert set(SnapshotRecord.objects.values_list("metric", flat=True)) == {"weekly", "yearly"}
+
+
+class Stopwatch:
+    """The run's clock, injected: each reading 1.5 s after the one before."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def perf_counter(self) -> float:
+        self.now += 1.5
+        return self.now
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_duration_shown_is_the_runs_in_milliseconds(request, library, monkeypatch, fails):
+    if fails:
+        request.getfixturevalue("scratch_library")
+    monkeypatch.setattr(snapshots, "time", Stopwatch())
+    result = run("weekly", MORNING)
+    assert (result.status, result.duration_ms) == ("failed" if fails else "ok", 1500)
+    if not fails:
+        assert SnapshotRecord.objects.get(metric="weekly").duration_ms == 1500
