@@ -119,3 +119,33 @@ def test_an_unreachable_library_database_is_one_error_and_nothing_else(library):
     assert report.findings[0].message.startswith("cannot connect to the library database: ")
     assert report.errors == report.findings
     assert report.tables == [] and report.explains == []
+
+
+def test_every_missing_table_is_reported_not_only_the_first(scratch_library):
+    report = examine()
+    assert sorted((f.level, f.message) for f in report.findings) == [
+        ("error", f"table {table} is missing")
+        for table in ("biblio", "item", "loan", "member", "visitor_count")
+    ]
+    assert report.tables == [] and report.explains == []
+
+
+@pytest.fixture
+def library_missing_two_columns(scratch_library, django_db_blocker):
+    """The five tables, but visitor_count without `member_name` and `institution`."""
+    from demo.schema import create_statements
+
+    with django_db_blocker.unblock(), library_writer() as writer, writer.cursor() as cursor:
+        for statement in create_statements(writer.vendor):
+            cursor.execute(statement)
+        for column in ("member_name", "institution"):
+            cursor.execute(f"ALTER TABLE visitor_count DROP COLUMN {column}")
+
+
+def test_a_table_lacking_several_columns_names_them_all(library_missing_two_columns):
+    report = examine()
+    assert [(f.level, f.message) for f in report.errors] == [
+        ("error", "visitor_count lacks column(s) member_name, institution")
+    ]
+    assert len(report.tables) == 5  # every table is still listed
+    assert report.explains == []  # the queries cannot run without the columns
