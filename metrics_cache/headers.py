@@ -117,7 +117,3 @@ def _origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
         re.match(pattern, origin)
         for pattern in getattr(settings, "CORS_ALLOWED_ORIGIN_REGEXES", ())
     )
-
-
-def _origin_regexes() -> tuple[str, ...]:
-    return tuple(getattr(settings, "CORS_ALLOWED_ORIGIN_REGEXES", ()))

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.core.asgi import get_asgi_application
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
@@ -27,12 +28,13 @@ ALLOWED_ORIGIN = "https://perpustakaan.example.ac.id"
 class CountingDjango:
     """Django's ASGI application, counting the requests that reach it."""
 
-    def __init__(self):
+    def __init__(self, app=django_application):
         self.calls = 0
+        self.app = app
 
     async def __call__(self, scope, receive, send):
         self.calls += 1
-        await django_application(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 @pytest.fixture
@@ -65,10 +67,10 @@ def credentials(client, db):
     }
 
 
-def both(method, path, headers=None, **kwargs):
+def both(method, path, headers=None, *, app=django_application, **kwargs):
     """The same request through Django alone and through the edge in front of it."""
-    counting = CountingDjango()
-    direct = call(django_application, method, path, headers, **kwargs)
+    counting = CountingDjango(app)
+    direct = call(app, method, path, headers, **kwargs)
     through_edge = call(Edge(counting), method, path, headers, **kwargs)
     return direct, through_edge, counting.calls
 
@@ -142,3 +144,78 @@ def test_redis_down_is_left_to_django(stored, settings):
         direct, fast, reached_django = both("GET", path)
         assert (fast.status, reached_django) == (200, 1), path
         assert_same(direct, fast, path)
+
+
+# Security settings an operator may change (HTTPS=true, or one by one in settings): the fast
+# path adds what SecurityMiddleware, XFrameOptionsMiddleware and CorsMiddleware would.
+SECURITY_SETTINGS = [
+    {"SECURE_HSTS_SECONDS": 3600, "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
+     "SECURE_HSTS_PRELOAD": False},
+    {"SECURE_HSTS_SECONDS": 86400, "SECURE_HSTS_INCLUDE_SUBDOMAINS": False,
+     "SECURE_HSTS_PRELOAD": True},
+    {"SECURE_HSTS_SECONDS": 60, "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
+     "SECURE_HSTS_PRELOAD": True},
+    {"SECURE_CONTENT_TYPE_NOSNIFF": False, "SECURE_REFERRER_POLICY": None,
+     "SECURE_CROSS_ORIGIN_OPENER_POLICY": None, "X_FRAME_OPTIONS": "SAMEORIGIN"},
+    {"SECURE_REFERRER_POLICY": "no-referrer", "SECURE_CROSS_ORIGIN_OPENER_POLICY": "unsafe-none"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("changed", SECURITY_SETTINGS)
+def test_security_settings_are_mirrored_over_http_and_https(stored, settings, changed):
+    for name, value in changed.items():
+        setattr(settings, name, value)
+    # SecurityMiddleware reads its settings when the handler is built, as at start-up.
+    django_app = get_asgi_application()
+    for scheme in ("https", "http"):
+        for path in ("/api/visitors/weekly", "/api/visitors/today", *SUMMARIES):
+            direct, fast, reached_django = both("GET", path, app=django_app, scheme=scheme)
+            assert_same(direct, fast, (scheme, path))
+            assert reached_django == 0, path
+            hsts = fast.headers.get("strict-transport-security")
+            if scheme == "http" or not changed.get("SECURE_HSTS_SECONDS"):
+                assert hsts is None, "HSTS only over HTTPS (RFC 6797 §7.2)"
+            else:
+                assert hsts.startswith(f"max-age={changed['SECURE_HSTS_SECONDS']}"), hsts
+
+
+def test_the_language_follows_the_cookie_then_accept_language(stored):
+    cases = {
+        "django_language=id": "id",
+        "django_language=en; theme=dark": "en",
+        "theme=dark": "en",  # no language cookie, no Accept-Language: LANGUAGE_CODE
+    }
+    for cookie, language in cases.items():
+        for accept in ("", "id-ID,id;q=0.9", "en-US"):
+            request_headers = {"Cookie": cookie, **({"Accept-Language": accept} if accept else {})}
+            direct, fast, reached_django = both("GET", "/api/visitors/weekly", request_headers)
+            assert_same(direct, fast, request_headers)
+            assert reached_django == 0, "a cookie that is not the session's stays on the fast path"
+            if cookie != "theme=dark" or not accept:
+                assert fast.headers["content-language"] == language, request_headers
+
+
+def test_cors_origins_are_allowed_as_corsheaders_allows_them(stored, settings):
+    settings.CORS_ALLOWED_ORIGINS = [ALLOWED_ORIGIN, "http://127.0.0.1:8080", "null"]
+    settings.CORS_ALLOWED_ORIGIN_REGEXES = [r"^https://\w+\.example\.org$"]
+    cases = {
+        ALLOWED_ORIGIN: True,
+        "http://127.0.0.1:8080": True,
+        "http://127.0.0.1:8081": False,  # the port is part of the origin
+        "https://127.0.0.1:8080": False,  # so is the scheme
+        "http://perpustakaan.example.ac.id": False,
+        "null": True,
+        "https://kampus.example.org": True,
+        "https://kampus.example.org.evil": False,
+        "http://kampus.example.org": False,
+        "http://[::1": False,  # not a URL
+    }
+    for origin, allowed in cases.items():
+        direct, fast, reached_django = both("GET", "/api/visitors/today", {"Origin": origin})
+        assert_same(direct, fast, origin)
+        assert reached_django == 0, origin
+        assert ("access-control-allow-origin" in fast.headers) is allowed, origin
+    settings.CORS_ALLOWED_ORIGINS = [ALLOWED_ORIGIN]
+    direct, fast, _ = both("GET", "/api/visitors/today", {"Origin": "null"})
+    assert_same(direct, fast, "null not listed")
+    assert "access-control-allow-origin" not in fast.headers
