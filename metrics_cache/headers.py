@@ -69,7 +69,11 @@ def as_django(scope, view_headers: dict[str, str], body: bytes | None,
     if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
         response["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
     origin = request_header(scope, b"origin")
-    if origin and _origin_allowed(origin, tuple(settings.CORS_ALLOWED_ORIGINS)):
+    if origin and _origin_allowed(
+        origin,
+        tuple(settings.CORS_ALLOWED_ORIGINS),
+        tuple(getattr(settings, "CORS_ALLOWED_ORIGIN_REGEXES", ())),
+    ):
         response["access-control-allow-origin"] = origin
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
 
@@ -102,8 +106,9 @@ def _hsts() -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
-    """corsheaders' allow-list check (scheme, host and port), for the listed origins."""
+def _origin_allowed(origin: str, allowed: tuple[str, ...], patterns: tuple[str, ...]) -> bool:
+    """corsheaders' allow-list check (scheme, host and port), for the listed origins and the
+    patterns (both in the cache key: a test, or a reloaded setting, changes either)."""
     if origin == "null":
         return "null" in allowed
     try:
@@ -113,7 +118,4 @@ def _origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
     return any(
         (url.scheme, url.netloc) == (listed.scheme, listed.netloc)
         for listed in map(urlsplit, allowed)
-    ) or any(
-        re.match(pattern, origin)
-        for pattern in getattr(settings, "CORS_ALLOWED_ORIGIN_REGEXES", ())
-    )
+    ) or any(re.match(pattern, origin) for pattern in patterns)

@@ -13,9 +13,11 @@ class Answer:
     status: int
     headers: dict[str, str]  # lower-cased names
     body: bytes
+    raw_headers: tuple[tuple[bytes, bytes], ...] = ()  # as sent: names in their case, repeats
 
-    def header_list(self) -> list[tuple[str, str]]:
-        return sorted(self.headers.items())
+    def header_list(self) -> list[tuple[bytes, bytes]]:
+        """The headers as sent, in a stable order (Django's and the edge's orders differ)."""
+        return sorted(self.raw_headers)
 
 
 def scope(method: str, path: str, headers: dict[str, str] | None = None, *,
@@ -58,7 +60,8 @@ async def _call(app, request_scope: dict) -> Answer:
         name = name.decode().lower()
         headers[name] = f"{headers[name]}, {value.decode()}" if name in headers else value.decode()
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return Answer(start["status"], headers, body)
+    raw = tuple((bytes(name), bytes(value)) for name, value in start["headers"])
+    return Answer(start["status"], headers, body, raw)
 
 
 def call(app, method: str, path: str, headers: dict[str, str] | None = None, **kwargs) -> Answer:

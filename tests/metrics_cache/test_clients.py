@@ -122,7 +122,16 @@ def test_the_scheme_is_the_last_proxys_and_only_http_or_https(settings):
         assert answer["client"][0] == PROXY, "no X-Forwarded-For: the proxy's own address"
 
 
-def test_an_https_request_is_not_downgraded_by_a_bad_proto(settings):
+def test_the_proxys_word_on_the_scheme_wins_when_it_is_http_or_https(settings):
     settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
-    request = scope("GET", "/", {"X-Forwarded-Proto": "gopher"}, client=PROXY, scheme="https")
-    assert clients.resolve(request)["scheme"] == "https"
+    for proto, scheme in (("gopher", "https"), ("http", "http"), ("HTTP", "http")):
+        request = scope("GET", "/", {"X-Forwarded-Proto": proto}, client=PROXY, scheme="https")
+        assert clients.resolve(request)["scheme"] == scheme, proto
+
+
+def test_a_request_without_headers_is_left_as_it_is(settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    request = scope("GET", "/", client=PROXY)
+    del request["headers"]
+    answer = clients.resolve(request)
+    assert (answer["client"], answer["scheme"]) == ((PROXY, 50000), "http")

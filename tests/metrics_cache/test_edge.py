@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.core.asgi import get_asgi_application
 from django.core.management import call_command
@@ -16,8 +18,10 @@ from rest_framework.authtoken.models import Token
 from config.asgi import django_application
 from metrics_cache import today
 from metrics_cache.edge import ROUTES, Edge
+from metrics_cache.monitoring import REGISTRY
 from tests.asgi import call
 from tests.library import library_test
+from tests.test_feature_flags import urls_with
 
 pytestmark = library_test
 
@@ -219,3 +223,87 @@ def test_cors_origins_are_allowed_as_corsheaders_allows_them(stored, settings):
     direct, fast, _ = both("GET", "/api/visitors/today", {"Origin": "null"})
     assert_same(direct, fast, "null not listed")
     assert "access-control-allow-origin" not in fast.headers
+    # Any origin allowed by a pattern: a request without Origin (not a browser's cross-origin
+    # fetch) still gets no CORS header.
+    settings.CORS_ALLOWED_ORIGIN_REGEXES = [r"^.*$"]
+    direct, fast, _ = both("GET", "/api/visitors/today")
+    assert_same(direct, fast, "no Origin")
+    assert "access-control-allow-origin" not in fast.headers
+    direct, fast, _ = both("GET", "/api/visitors/today", {"Origin": "https://any.example"})
+    assert fast.headers["access-control-allow-origin"] == "https://any.example"
+
+
+def test_what_the_fast_path_must_not_answer_goes_to_django(stored, settings):
+    session = f"{settings.SESSION_COOKIE_NAME}=abc"
+    cases = [
+        ("POST", "/api/visitors/weekly", {}, {}),  # 405 is DRF's to say
+        ("OPTIONS", "/api/visitors/weekly", {}, {}),
+        ("DELETE", "/api/visitors/today", {}, {}),
+        ("GET", "/api/visitors/weekly/", {}, {}),  # not a cached path
+        ("GET", "/api/visitors/weekly", {}, {"query": b"format=json"}),  # DRF's override
+        ("GET", "/api/visitors/weekly", {"Cookie": session}, {}),  # a session, even a stale one
+        ("GET", "/api/visitors/summary", {"Cookie": f"theme=dark; {session}"}, {}),
+        ("GET", "/api/visitors/today", {"Authorization": "Token nope"}, {}),
+    ]
+    for method, path, request_headers, kwargs in cases:
+        direct, fast, reached_django = both(method, path, request_headers, **kwargs)
+        assert reached_django == 1, (method, path, request_headers, kwargs)
+        assert_same(direct, fast, (method, path))
+
+
+def test_the_stream_goes_to_django_when_the_edges_stream_is_switched_off(stored, settings):
+    with urls_with(settings, ENABLE_SSE_TODAY=False):
+        direct, fast, reached_django = both("GET", "/api/visitors/today/stream")
+    assert (direct.status, fast.status, reached_django) == (404, 404, 1)
+
+
+def test_plain_http_is_redirected_by_django_when_https_is_required(stored, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    django_app = get_asgi_application()  # SecurityMiddleware reads it at start-up
+    direct, fast, reached_django = both("GET", "/api/visitors/weekly", app=django_app)
+    assert (direct.status, fast.status, reached_django) == (301, 301, 1)
+    assert fast.headers["location"] == "https://127.0.0.1/api/visitors/weekly"
+    direct, fast, reached_django = both("GET", "/api/visitors/weekly", app=django_app,
+                                        scheme="https")  # fmt: skip
+    assert (fast.status, reached_django) == (200, 0)
+    assert_same(direct, fast, "https")
+
+
+def test_yesterdays_count_in_the_cache_is_left_to_django(stored):
+    # The stored count is the 18th's (7); at midnight it is yesterday's and must not be shown.
+    with time_machine.travel(datetime(2026, 11, 19, 0, 1, tzinfo=JAKARTA), tick=False):
+        counting = CountingDjango()
+        answer = call(Edge(counting), "GET", "/api/visitors/today")
+    assert counting.calls == 1
+    assert answer.status == 200
+    assert (json.loads(answer.body)["date"], json.loads(answer.body)["total"]) == ("2026-11-19", 0)
+
+
+def test_other_connections_are_left_to_django(stored):
+    seen = []
+
+    async def django_app(scope, receive, send):
+        seen.append(scope["type"])
+
+    edge = Edge(django_app)
+    for kind in ("websocket", "lifespan"):
+        async_to_sync(edge)({"type": kind, "path": "/api/visitors/today"}, None, None)
+    assert seen == ["websocket", "lifespan"]
+
+
+def test_fast_answers_are_timed_under_djangos_route_names(stored):
+    def observed(route, method):
+        return (
+            REGISTRY.get_sample_value(
+                "libdash_request_duration_seconds_count", {"route": route, "method": method}
+            )
+            or 0
+        )
+
+    for path, method in (("/api/visitors/weekly", "GET"), ("/api/books/summary", "HEAD"),
+                         ("/api/visitors/today", "GET")):  # fmt: skip
+        route = path[1:]
+        before = observed(route, method)
+        _, _, reached_django = both(method, path)  # Django observes once, the edge once
+        assert reached_django == 0
+        assert observed(route, method) == before + 2, path
