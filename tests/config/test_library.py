@@ -6,7 +6,13 @@ import pytest
 from django.contrib.auth.models import User
 
 from books.models import Loan, Member
-from config.library import LIBRARY_ALIAS, LibraryIsReadOnly, LibraryRouter
+from config.library import (
+    LIBRARY_ALIAS,
+    LibraryIsReadOnly,
+    LibraryRouter,
+    at_or_above_cutoff,
+    library_fingerprint,
+)
 from metrics_cache.models import SnapshotRecord
 from visitors.models import Visit
 
@@ -48,3 +54,68 @@ def test_slims_models_are_never_migrated_anywhere_and_the_rest_is_left_to_django
     assert router.allow_migrate("default", "visitors", model_name="visit", model=Visit) is False
     assert router.allow_migrate("default", "metrics_cache", model=SnapshotRecord) is None
     assert router.allow_migrate("default", "auth") is None
+
+
+def test_relations_are_judged_on_both_objects_in_either_order():
+    assert router.allow_relation(Loan(), Visit()) is True
+    assert router.allow_relation(Member(), Member()) is True
+    assert router.allow_relation(Member(), User()) is False
+    assert router.allow_relation(User(), SnapshotRecord()) is None
+
+
+DATABASE = {"ENGINE": "django.db.backends.mysql", "HOST": "db.kampus", "PORT": 3306,
+            "NAME": "slims", "USER": "dashboard", "PASSWORD": "x"}  # fmt: skip
+
+
+# Only library_fingerprint reads the copy; the open connections keep their own settings.
+only_read = pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+
+
+def fingerprint(settings, **changes):
+    settings.DATABASES = {**settings.DATABASES, LIBRARY_ALIAS: {**DATABASE, **changes}}
+    return library_fingerprint()
+
+
+@only_read
+def test_the_library_fingerprint_names_the_engine_host_and_database(settings):
+    first = fingerprint(settings)
+    assert len(first) == 8 and int(first, 16) >= 0, "eight hex digits, in every Redis key"
+    assert fingerprint(settings) == first, "the same database, the same fingerprint"
+    others = {
+        fingerprint(settings, ENGINE="django.db.backends.sqlite3"),
+        fingerprint(settings, HOST="db2.kampus"),
+        fingerprint(settings, HOST=""),
+        fingerprint(settings, NAME="slims_cabang"),
+        fingerprint(settings, NAME="slims", HOST="db.kampus2"),
+    }
+    assert first not in others and len(others) == 5
+
+
+@only_read
+def test_the_port_and_the_credentials_do_not_change_the_fingerprint(settings):
+    # A proxy in front of MariaDB, or a new password, is still the same library.
+    first = fingerprint(settings)
+    assert fingerprint(settings, PORT=6033) == first
+    assert fingerprint(settings, USER="other", PASSWORD="y") == first
+
+
+@only_read
+def test_a_missing_host_is_the_same_as_an_empty_one(settings):
+    without_host = {key: value for key, value in DATABASE.items() if key != "HOST"}
+    settings.DATABASES = {**settings.DATABASES, LIBRARY_ALIAS: without_host}
+    assert (
+        library_fingerprint() == fingerprint(settings, HOST="") == fingerprint(settings, HOST=None)
+    )
+
+
+def test_the_cutoff_keeps_every_row_tied_with_the_last_place():
+    rows = [("a", 9), ("b", 7), ("c", 7), ("d", 7), ("e", 3)]
+    total = lambda row: row[1]  # noqa: E731
+    assert at_or_above_cutoff(rows, total=total, limit=2) == rows[:4]
+    assert at_or_above_cutoff(rows, total=total, limit=1) == rows[:1]
+    assert at_or_above_cutoff(rows, total=total, limit=5) == rows
+    assert at_or_above_cutoff(rows, total=total, limit=10) == rows, "fewer rows than the limit"
+    assert at_or_above_cutoff(list(reversed(rows)), total=total, limit=2) == list(
+        reversed(rows[:4])
+    )
+    assert at_or_above_cutoff([], total=total, limit=10) == []
