@@ -8,6 +8,31 @@ from dataclasses import dataclass
 from asgiref.sync import async_to_sync
 
 
+class Conformance:
+    """What an ASGI server (daphne) requires of an HTTP application's messages: a start with a
+    status and byte headers, then bodies until one without more_body ends the response. A
+    message it would reject, or that would end a stream early, fails the test here."""
+
+    def __init__(self):
+        self.started = self.ended = False
+
+    def check(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == "http.response.start":
+            assert not self.started, "the response was started twice"
+            assert isinstance(message.get("status"), int), message
+            for name, value in message.get("headers", ()):
+                assert isinstance(name, bytes) and isinstance(value, bytes), (name, value)
+            self.started = True
+        elif kind == "http.response.body":
+            assert self.started, "a body before the response started"
+            assert not self.ended, "a body after the response ended"
+            assert isinstance(message.get("body", b""), bytes), message
+            self.ended = not message.get("more_body", False)
+        else:
+            raise AssertionError(f"not an ASGI HTTP response message: {message!r}")
+
+
 @dataclass
 class Answer:
     status: int
@@ -43,6 +68,7 @@ def scope(method: str, path: str, headers: dict[str, str] | None = None, *,
 
 async def _call(app, request_scope: dict) -> Answer:
     sent: list[dict] = []
+    conformance = Conformance()
     requests = [{"type": "http.request", "body": b"", "more_body": False}]
 
     async def receive():
@@ -51,9 +77,11 @@ async def _call(app, request_scope: dict) -> Answer:
         await asyncio.Event().wait()  # the client stays connected (Django's task is cancelled)
 
     async def send(message):
+        conformance.check(message)
         sent.append(message)
 
     await app(request_scope, receive, send)
+    assert conformance.ended, "the response never ended"
     start = next(message for message in sent if message["type"] == "http.response.start")
     headers: dict[str, str] = {}
     for name, value in start["headers"]:
@@ -77,10 +105,14 @@ class OpenStream:
         self._incoming: asyncio.Queue = asyncio.Queue()
         self._incoming.put_nowait({"type": "http.request", "body": b"", "more_body": False})
         self.task: asyncio.Task | None = None
+        self.conformance = Conformance()
+
+    async def _send(self, message: dict) -> None:
+        self.conformance.check(message)
+        await self.messages.put(message)
 
     async def __aenter__(self) -> OpenStream:
-        self.task = asyncio.ensure_future(self.app(self.scope, self._incoming.get,
-                                                   self.messages.put))  # fmt: skip
+        self.task = asyncio.ensure_future(self.app(self.scope, self._incoming.get, self._send))
         return self
 
     async def start(self, timeout: float = 10) -> dict:
@@ -92,6 +124,8 @@ class OpenStream:
             while marker not in body:
                 message = await self.messages.get()
                 body += message.get("body", b"")
+                if marker not in body:
+                    assert message.get("more_body", True), f"the stream ended before {marker!r}"
         return body
 
     async def __aexit__(self, *exc) -> None:
