@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import socket
 from datetime import datetime
 from io import StringIO
 from zoneinfo import ZoneInfo
@@ -16,10 +19,11 @@ from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
 from config.asgi import django_application
-from metrics_cache import today
+from metrics_cache import edge as edge_module
+from metrics_cache import keys, snapshots, today
 from metrics_cache.edge import ROUTES, Edge
 from metrics_cache.monitoring import REGISTRY
-from tests.asgi import call
+from tests.asgi import _call, call, scope
 from tests.library import library_test
 from tests.test_feature_flags import urls_with
 
@@ -283,27 +287,150 @@ def test_other_connections_are_left_to_django(stored):
     seen = []
 
     async def django_app(scope, receive, send):
-        seen.append(scope["type"])
+        seen.append((scope["type"], receive, send))
+
+    async def receive():
+        return {}
+
+    async def send(message):
+        pass
 
     edge = Edge(django_app)
     for kind in ("websocket", "lifespan"):
-        async_to_sync(edge)({"type": kind, "path": "/api/visitors/today"}, None, None)
-    assert seen == ["websocket", "lifespan"]
+        async_to_sync(edge)({"type": kind, "path": "/api/visitors/today"}, receive, send)
+    assert seen == [("websocket", receive, send), ("lifespan", receive, send)]
+
+
+def test_a_request_without_a_query_string_is_answered(stored):
+    # ASGI lets a server leave query_string out (it defaults to empty).
+    for path in ("/api/visitors/weekly", "/api/visitors/today"):
+        counting = CountingDjango()
+        request = scope("GET", path)
+        del request["query_string"]
+        answer = async_to_sync(_call)(Edge(counting), request)
+        assert (answer.status, counting.calls) == (200, 0), path
+
+
+def test_snapshot_answers_are_counted_by_metric_and_outcome(stored):
+    def answered(outcome):
+        labels = {"metric": "weekly", "outcome": outcome}
+        return REGISTRY.get_sample_value("libdash_snapshot_answers_total", labels) or 0
+
+    etag = call(django_application, "GET", "/api/visitors/weekly").headers["etag"]
+    before = answered("hit"), answered("not_modified")
+    edge = Edge(CountingDjango())
+    assert call(edge, "GET", "/api/visitors/weekly").status == 200
+    assert call(edge, "GET", "/api/visitors/weekly", {"If-None-Match": etag}).status == 304
+    assert call(edge, "GET", "/api/visitors/weekly", {"If-None-Match": etag}).status == 304
+    assert (answered("hit"), answered("not_modified")) == (before[0] + 1, before[1] + 2)
+
+
+def test_a_snapshot_without_its_etag_is_left_to_django(stored, settings):
+    # A record missing one of its fields (written by another version, or half-deleted by hand):
+    # the edge never answers from part of it.
+    redis = today.redis()
+    _, etag_field = snapshots.fields(settings.MEMBER_DETAILS)
+    for field in (etag_field, "last_modified"):
+        call_command("prewarm", stdout=StringIO())
+        redis.hdel(keys.snapshot("weekly"), field)
+        direct, fast, reached_django = both("GET", "/api/visitors/weekly")
+        assert reached_django == 1, field
+        assert_same(direct, fast, field)
+
+
+def test_one_redis_pool_per_event_loop_and_bounded(stored, settings, monkeypatch):
+    """Requests reuse this process's connections; a burst waits for one of at most
+    REDIS_CONNECTIONS instead of opening one per request."""
+    name = f"libdash-edge-test-{os.getpid()}"
+    settings.REDIS_URL = f"{settings.REDIS_URL}?client_name={name}"
+    monkeypatch.setattr(edge_module, "REDIS_CONNECTIONS", 3)
+    edge = Edge(CountingDjango())
+
+    async def burst(requests):
+        answers = await asyncio.gather(
+            *(_call(edge, scope("GET", "/api/visitors/weekly")) for _ in range(requests))
+        )
+        return [answer.status for answer in answers]
+
+    async def run():
+        statuses = await burst(20)
+        for _ in range(10):
+            statuses += await burst(1)
+        return statuses
+
+    statuses = async_to_sync(run)()
+    assert statuses == [200] * 30, "every request answered by the fast path"
+    connections = [c for c in today.redis().client_list() if c["name"] == name]
+    assert 1 <= len(connections) <= 3
+
+
+def test_a_redis_that_does_not_answer_sends_the_request_to_django(stored, settings, monkeypatch):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts connections, never answers
+    settings.REDIS_URL = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+    monkeypatch.setattr(edge_module, "REDIS_TIMEOUT_SECONDS", 0.3)
+    reached = []
+
+    async def django_app(scope, receive, send):
+        reached.append(scope["path"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def run():
+        async with asyncio.timeout(10):
+            return await _call(Edge(django_app), scope("GET", "/api/visitors/weekly"))
+
+    try:
+        assert async_to_sync(run)().status == 204
+    finally:
+        silent.close()
+    assert reached == ["/api/visitors/weekly"]
 
 
 def test_fast_answers_are_timed_under_djangos_route_names(stored):
+    def sample(suffix, route, method):
+        labels = {"route": route, "method": method}
+        return REGISTRY.get_sample_value(f"libdash_request_duration_seconds_{suffix}", labels) or 0
+
     def observed(route, method):
-        return (
-            REGISTRY.get_sample_value(
-                "libdash_request_duration_seconds_count", {"route": route, "method": method}
-            )
-            or 0
-        )
+        return sample("count", route, method)
+
+    def seconds(route, method):
+        return sample("sum", route, method)
 
     for path, method in (("/api/visitors/weekly", "GET"), ("/api/books/summary", "HEAD"),
                          ("/api/visitors/today", "GET")):  # fmt: skip
         route = path[1:]
-        before = observed(route, method)
+        before, seconds_before = observed(route, method), seconds(route, method)
         _, _, reached_django = both(method, path)  # Django observes once, the edge once
         assert reached_django == 0
         assert observed(route, method) == before + 2, path
+        assert 0 < seconds(route, method) - seconds_before < 5, "durations, not clock readings"
+
+
+def test_a_redis_slower_than_the_limit_sends_the_request_to_django(stored, monkeypatch):
+    """Redis connected but not answering in time (a pause, a long command ahead): the
+    request goes to Django after REDIS_TIMEOUT_SECONDS rather than waiting on Redis."""
+    monkeypatch.setattr(edge_module, "REDIS_TIMEOUT_SECONDS", 0.3)
+    reached = []
+
+    async def django_app(scope, receive, send):
+        reached.append(scope["path"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    edge = Edge(django_app)
+
+    async def run():
+        first = await _call(edge, scope("GET", "/api/visitors/weekly"))  # connected
+        today.redis().execute_command("CLIENT", "PAUSE", 1500, "WRITE")  # the count is a write
+        try:
+            async with asyncio.timeout(10):
+                second = await _call(edge, scope("GET", "/api/visitors/weekly"))
+        finally:
+            today.redis().execute_command("CLIENT", "UNPAUSE")
+        return first.status, second.status
+
+    assert async_to_sync(run)() == (200, 204)
+    assert reached == ["/api/visitors/weekly"]

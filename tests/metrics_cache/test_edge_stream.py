@@ -201,3 +201,22 @@ def test_an_update_arriving_while_the_stream_opens_is_sent_only_if_it_changes_th
     opening = _opening(Edge(_django_stand_in([])))
     assert opening.startswith(b'event: init\ndata: {"total": 41, "source": "cache", "at": ')
     assert (b"event: update" in opening) is sent_again
+
+
+def test_with_redis_and_the_library_database_both_down_the_stream_still_opens(
+    published, settings, monkeypatch
+):
+    """Neither the cache nor the database answers: the stream opens with a null count and says
+    so ("unavailable"); the screen shows that, and updates follow once Redis is back."""
+    from django.db import connections
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": settings.REDIS_URL}}
+    library = connections["library"]
+    library.close()
+    monkeypatch.setitem(library.settings_dict, "PORT", 1)  # nothing listens there
+    try:
+        inits, _ = async_to_sync(_inits)(Edge(_django_stand_in([])), 2)
+    finally:
+        library.close()
+    assert [(init["total"], init["source"]) for init in inits] == [(None, "unavailable")] * 2
