@@ -220,3 +220,40 @@ def test_with_redis_and_the_library_database_both_down_the_stream_still_opens(
     finally:
         library.close()
     assert [(init["total"], init["source"]) for init in inits] == [(None, "unavailable")] * 2
+
+
+def test_a_count_published_through_redis_reaches_both_streams(published):
+    """The first stream starts this process's fan-out; a count published in Redis (by the fast
+    loop or a kiosk, in another process) reaches the edge's clients and django-eventstream's."""
+    from metrics_cache import keys
+
+    channel = keys.today_events_channel()
+
+    async def subscribed():
+        async with asyncio.timeout(10):
+            while today.redis().pubsub_numsub(channel)[0][1] < 1:
+                await asyncio.sleep(0.02)
+
+    async def run():
+        request = scope("GET", PATH)
+        async with OpenStream(application, dict(request)) as edge, \
+                OpenStream(django_application, dict(request)) as direct:  # fmt: skip
+            await edge.read_until(OPENED), await direct.read_until(OPENED)
+            await subscribed()
+            # django-eventstream drops events queued before its stream first waits: publish
+            # again (a higher count each time) until its client has one, within a bound.
+            for total in range(55, 80):
+                today.publish(total, datetime(2026, 11, 18).date())
+                try:
+                    direct_update = await direct.read_until(b"\n\n", timeout=0.2)
+                    break
+                except TimeoutError:
+                    continue
+            edge_update = await edge.read_until(b'"total": 55')
+        return edge_update, direct_update
+
+    edge_update, direct_update = async_to_sync(run)()
+    assert edge_update.startswith(
+        b'event: update\ndata: {"total": 55, "generated_at": "2026-11-18T'
+    )
+    assert direct_update.startswith(b'event: update\ndata: {"total": ')

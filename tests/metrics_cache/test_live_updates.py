@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import time
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -79,20 +80,65 @@ def fan_out(settings, monkeypatch):
         loop.close()
 
 
+def stored_update() -> dict:
+    value = json.loads(today.redis().get(keys.today_count()))
+    return {"total": value["total"], "generated_at": value["generated_at"]}
+
+
 @pytest.mark.django_db
-def test_after_redis_comes_back_screens_get_the_current_count(fan_out):
+def test_after_redis_comes_back_screens_get_the_current_count(fan_out, caplog):
     delivered, run_until, subscribers = fan_out
     day = timezone.localdate()
     run_until(lambda: len(subscribers()) == 1)
     today.publish(5, day)
     run_until(lambda: len(delivered) == 1)
-    assert delivered[0]["total"] == 5
-    # Redis drops the fan-out's connection (a restart, as far as the fan-out can tell), and a
-    # count changes while nobody listens; the loop has not run since, so it cannot have heard.
-    get_redis_connection("default").execute_command("CLIENT", "KILL", "ID", subscribers()[0]["id"])
-    today.publish(7, day)
-    run_until(lambda: len(delivered) == 2)
-    assert delivered[1]["total"] == 7  # no new visit needed
-    today.publish(8, day)  # and it listens again
-    run_until(lambda: len(delivered) == 3)
-    assert delivered[2]["total"] == 8
+    assert delivered[0] == stored_update()
+    assert [r.message for r in caplog.records if r.name == fanout.__name__] == []
+    for outage, total in enumerate((7, 9)):
+        # Redis drops the fan-out's connection (a restart, as far as the fan-out can tell), and
+        # a count changes while nobody listens; the loop has not run since, so it cannot have
+        # heard.
+        connection = subscribers()[0]["id"]
+        get_redis_connection("default").execute_command("CLIENT", "KILL", "ID", connection)
+        today.publish(total, day)
+        run_until(lambda: len(delivered) == 2 + 2 * outage)  # noqa: B023
+        assert delivered[-1] == stored_update()  # the current count, no new visit needed
+        today.publish(total + 1, day)  # and it listens again
+        run_until(lambda: len(delivered) == 3 + 2 * outage)  # noqa: B023
+        assert delivered[-1]["total"] == total + 1
+    # Each outage is told once when it starts and once when it ends, for the operator.
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == fanout.__name__]
+    assert [level for level, _ in logged] == ["WARNING"] * 4
+    assert [message.split(" (")[0] for _, message in logged] == [
+        "SSE fan-out lost Redis", "SSE fan-out reconnected to Redis"
+    ] * 2  # fmt: skip
+    lost = "SSE fan-out lost Redis (ConnectionError: Connection closed by server.); retrying"
+    assert logged[0][1] == logged[2][1] == lost, "what failed, and how"
+
+
+@pytest.mark.django_db
+def test_while_redis_is_down_the_fan_out_retries_with_backoff(settings, monkeypatch):
+    """Half a second, then doubling up to five: quick to come back, light on a Redis that is
+    restarting. Each retry opens a new connection (a Redis restart loses the old one)."""
+    delays: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recording_sleep(seconds):
+        delays.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(fanout, "asyncio", SimpleNamespace(
+        sleep=recording_sleep, CancelledError=asyncio.CancelledError))  # fmt: skip
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(fanout._subscribe_forever())
+    try:
+        deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+        while len(delays) < 7:
+            assert time.monotonic() < deadline, "the fan-out stopped retrying"
+            loop.run_until_complete(real_sleep(0.01))
+    finally:
+        task.cancel()
+        loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+        loop.close()
+    assert delays[:7] == [0.5, 1, 2, 4, 5, 5, 5]
