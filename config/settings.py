@@ -37,6 +37,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 # --- Security ----------------------------------------------------------------------------------
 # Dashboards often live on another origin (the library's website): allow those explicitly.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+# Patterns as corsheaders reads them (none by default); set here so the fast path's per-request
+# read is a plain attribute, not a miss on the settings object.
+CORS_ALLOWED_ORIGIN_REGEXES: list[str] = []
 CORS_ALLOW_METHODS = ["GET", "HEAD", "OPTIONS", "POST"]
 CORS_URLS_REGEX = r"^/(api/|docs/json$)"
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -72,7 +72,7 @@ def as_django(scope, view_headers: dict[str, str], body: bytes | None,
     if origin and _origin_allowed(
         origin,
         tuple(settings.CORS_ALLOWED_ORIGINS),
-        tuple(getattr(settings, "CORS_ALLOWED_ORIGIN_REGEXES", ())),
+        tuple(settings.CORS_ALLOWED_ORIGIN_REGEXES),
     ):
         response["access-control-allow-origin"] = origin
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
