@@ -237,8 +237,10 @@ def test_a_count_published_through_redis_reaches_both_streams(published):
     async def run():
         request = scope("GET", PATH)
         async with OpenStream(application, dict(request)) as edge, \
+                OpenStream(application, dict(request)) as second, \
                 OpenStream(django_application, dict(request)) as direct:  # fmt: skip
             await edge.read_until(OPENED), await direct.read_until(OPENED)
+            await second.read_until(OPENED)  # the second stream starts no second fan-out
             await subscribed()
             # django-eventstream drops events queued before its stream first waits: publish
             # again (a higher count each time) until its client has one, within a bound.
@@ -250,6 +252,9 @@ def test_a_count_published_through_redis_reaches_both_streams(published):
                 except TimeoutError:
                     continue
             edge_update = await edge.read_until(b'"total": 55')
+            today.publish(90, datetime(2026, 11, 18).date())
+            seconds = await second.read_until(b'"total": 90')
+        assert seconds.count(b'"total": 55') == 1, "each update once, not once per fan-out"
         return edge_update, direct_update
 
     edge_update, direct_update = async_to_sync(run)()
