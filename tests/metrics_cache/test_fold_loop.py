@@ -1,0 +1,96 @@
+"""The fold loop (metrics_cache.rollups.fold) as an operator sees it: each read on SLiMS timed in
+milliseconds (the admin and /health report the longest), no pause unless one is asked for, an
+upper id bound kept, a tick out of time folding one chunk and stopping, and a fold that lost
+the watermark to another saying so.
+
+The clock is the fold's own (`rollups.time`), replaced per test: durations and deadlines are
+then exact, not raced against the machine."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from datetime import datetime
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+from metrics_cache import rollups
+from metrics_cache.models import RollupState
+from tests.library import library_test
+from visitors import rollups as visit_rollups
+
+pytestmark = library_test
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+SOURCE = visit_rollups.SOURCE
+
+
+@pytest.fixture
+def five_visits(library, monkeypatch):
+    monkeypatch.setattr(rollups, "CHUNK_MIN_ROWS", 2)
+    monkeypatch.setattr(rollups, "CHUNK_MAX_ROWS", 2)
+    with time_machine.travel(datetime(2026, 11, 25, 10, 0, tzinfo=JAKARTA), tick=False):
+        ids = [library.visit(f"2026-11-25 08:0{minute}:00") for minute in range(5)]
+        yield ids
+
+
+def fold_clock(monkeypatch, *, read_seconds=0.0123456, now=None, sleeps=None):
+    """The fold's clock: every read takes `read_seconds`; `now` freezes the deadline's clock."""
+    ticks = itertools.count(100, read_seconds)
+    monkeypatch.setattr(rollups, "time", SimpleNamespace(
+        perf_counter=lambda: next(ticks),
+        monotonic=(lambda: now) if now is not None else time.monotonic,
+        sleep=(sleeps.append if sleeps is not None else time.sleep),
+    ))  # fmt: skip
+
+
+def test_each_read_is_timed_in_milliseconds_and_the_longest_kept(five_visits, monkeypatch):
+    fold_clock(monkeypatch)
+    state = rollups.ensure_live(SOURCE)
+    result = rollups.fold(SOURCE, state, budget_seconds=60, sizer=rollups.ChunkSizer(2))
+    assert result.rows == 5 and result.caught_up
+    assert result.statements_ms == [12.35] * 3, "three reads of two rows, 12.3456 ms each"
+    assert result.longest_statement_ms == pytest.approx(12.3456)
+    assert RollupState.objects.get(pk=state.pk).longest_statement_ms == 12.35
+
+
+def test_no_pause_between_reads_unless_asked(five_visits, monkeypatch):
+    sleeps: list[float] = []
+    fold_clock(monkeypatch, sleeps=sleeps)
+    rollups.fold(SOURCE, rollups.ensure_live(SOURCE), budget_seconds=60,
+                 sizer=rollups.ChunkSizer(2))  # fmt: skip
+    assert sleeps == [], "a tick folds without sleeping"
+    state = rollups.start_generation(SOURCE.name, highest_id=five_visits[-1], live=False)
+    rollups.fold(SOURCE, state, budget_seconds=60, pause_seconds=0.01,
+                 sizer=rollups.ChunkSizer(2))  # fmt: skip
+    assert sleeps and set(sleeps) == {0.01}, "a build pauses between reads, as asked"
+
+
+def test_rows_above_the_upper_bound_are_left_for_later(five_visits, monkeypatch):
+    fold_clock(monkeypatch)
+    state = rollups.ensure_live(SOURCE)
+    result = rollups.fold(SOURCE, state, budget_seconds=60, upto=five_visits[2],
+                          sizer=rollups.ChunkSizer(2))  # fmt: skip
+    assert (result.rows, state.last_id, state.rows_folded) == (3, five_visits[2], 3)
+
+
+def test_a_fold_with_no_time_left_folds_one_chunk_and_stops(five_visits, monkeypatch):
+    fold_clock(monkeypatch, now=1000.0)  # the deadline is now: no time left after a read
+    state = rollups.ensure_live(SOURCE)
+    result = rollups.fold(SOURCE, state, budget_seconds=0, sizer=rollups.ChunkSizer(2))
+    assert (result.rows, result.chunks, result.caught_up) == (2, 1, False)
+    assert state.last_id == five_visits[1]
+
+
+def test_a_fold_that_lost_the_watermark_says_so_and_rereads_it(five_visits, monkeypatch):
+    fold_clock(monkeypatch)
+    state = rollups.ensure_live(SOURCE)
+    rival = RollupState.objects.get(pk=state.pk)  # read before the first fold commits
+    first = rollups.fold(SOURCE, state, budget_seconds=60)
+    assert (first.rows, first.raced) == (5, False)
+    second = rollups.fold(SOURCE, rival, budget_seconds=60)
+    assert (second.rows, second.raced) == (0, True)
+    assert rival.last_id == state.last_id == five_visits[-1], "the rival re-read the watermark"
