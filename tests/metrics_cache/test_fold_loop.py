@@ -94,3 +94,27 @@ def test_a_fold_that_lost_the_watermark_says_so_and_rereads_it(five_visits, monk
     second = rollups.fold(SOURCE, rival, budget_seconds=60)
     assert (second.rows, second.raced) == (0, True)
     assert rival.last_id == state.last_id == five_visits[-1], "the rival re-read the watermark"
+
+
+def test_every_batch_is_counted(five_visits, monkeypatch):
+    fold_clock(monkeypatch)
+    monkeypatch.setattr(rollups, "FOLD_BATCH_ROWS", 2)  # a batch per read here
+    state = rollups.ensure_live(SOURCE)
+    result = rollups.fold(SOURCE, state, budget_seconds=60, sizer=rollups.ChunkSizer(2))
+    assert (result.rows, result.chunks, state.rows_folded) == (5, 3, 5)
+
+
+def test_a_generation_is_marked_built_once_and_logged_once(five_visits, monkeypatch, caplog):
+    fold_clock(monkeypatch)
+    state = rollups.ensure_live(SOURCE)
+    with caplog.at_level("INFO", logger=rollups.__name__):
+        rollups.fold(SOURCE, state, budget_seconds=60)
+        built_at = RollupState.objects.get(pk=state.pk).built_at
+        rollups.fold(SOURCE, state, budget_seconds=60)  # caught up again: nothing new
+    assert built_at is not None
+    assert RollupState.objects.get(pk=state.pk).built_at == built_at, "built once"
+    built = [record for record in caplog.records if getattr(record, "status", "") == "built"]
+    assert [record.getMessage() for record in built] == [
+        f"rollup source=visits generation={state.generation} built rows=5"
+    ]
+    assert (built[0].source, built[0].rows) == ("visits", 5)
