@@ -21,6 +21,7 @@ from metrics_cache import rollups
 from metrics_cache.models import RollupState
 from tests.library import library_test
 from visitors import rollups as visit_rollups
+from visitors.models import VisitDay
 
 pytestmark = library_test
 
@@ -118,3 +119,26 @@ def test_a_generation_is_marked_built_once_and_logged_once(five_visits, monkeypa
         f"rollup source=visits generation={state.generation} built rows=5"
     ]
     assert (built[0].source, built[0].rows) == ("visits", 5)
+
+
+def test_a_fold_stamps_the_watermark_row_with_its_time(five_visits, monkeypatch):
+    fold_clock(monkeypatch)
+    state = rollups.ensure_live(SOURCE)
+    later = datetime(2026, 11, 25, 11, 30, tzinfo=JAKARTA)
+    with time_machine.travel(later, tick=False):
+        rollups.fold(SOURCE, state, budget_seconds=60)
+    assert RollupState.objects.get(pk=state.pk).updated_at == later  # the admin shows it
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_another_librarys_rollups_are_dropped_not_kept_beside(five_visits, monkeypatch, settings):
+    fold_clock(monkeypatch)
+    first = rollups.ensure_live(SOURCE)
+    rollups.fold(SOURCE, first, budget_seconds=60)
+    assert VisitDay.objects.filter(generation=first.generation).exists()
+    library = settings.DATABASES["library"]
+    settings.DATABASES = {**settings.DATABASES, "library": {**library, "NAME": "slims_cabang"}}
+    second = rollups.ensure_live(SOURCE)  # the service now points at another library
+    assert second.pk != first.pk and second.library != first.library
+    assert not RollupState.objects.filter(pk=first.pk).exists()
+    assert not VisitDay.objects.filter(generation=first.generation).exists()
