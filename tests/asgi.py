@@ -92,6 +92,18 @@ async def _call(app, request_scope: dict) -> Answer:
     return Answer(start["status"], headers, body, raw)
 
 
+def django_stand_in(reached: list):
+    """Not Django: answers 204 and notes each path, so a test sees which requests the edge hands
+    on (Django's own stream would keep a thread per connection a test cannot close)."""
+
+    async def app(scope, receive, send):
+        reached.append(scope["path"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
 def call(app, method: str, path: str, headers: dict[str, str] | None = None, **kwargs) -> Answer:
     return async_to_sync(_call)(app, scope(method, path, headers, **kwargs))
 

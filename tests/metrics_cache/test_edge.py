@@ -23,7 +23,7 @@ from metrics_cache import edge as edge_module
 from metrics_cache import keys, snapshots, today
 from metrics_cache.edge import ROUTES, Edge
 from metrics_cache.monitoring import REGISTRY
-from tests.asgi import _call, call, scope
+from tests.asgi import _call, call, django_stand_in, scope
 from tests.library import library_test
 from tests.test_feature_flags import urls_with
 
@@ -371,11 +371,7 @@ def test_a_redis_that_does_not_answer_sends_the_request_to_django(stored, settin
     settings.REDIS_URL = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
     monkeypatch.setattr(edge_module, "REDIS_TIMEOUT_SECONDS", 0.3)
     reached = []
-
-    async def django_app(scope, receive, send):
-        reached.append(scope["path"])
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+    django_app = django_stand_in(reached)
 
     async def run():
         async with asyncio.timeout(10):
@@ -414,11 +410,7 @@ def test_a_redis_slower_than_the_limit_sends_the_request_to_django(stored, monke
     request goes to Django after REDIS_TIMEOUT_SECONDS rather than waiting on Redis."""
     monkeypatch.setattr(edge_module, "REDIS_TIMEOUT_SECONDS", 0.3)
     reached = []
-
-    async def django_app(scope, receive, send):
-        reached.append(scope["path"])
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+    django_app = django_stand_in(reached)
 
     edge = Edge(django_app)
 

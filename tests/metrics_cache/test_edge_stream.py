@@ -16,7 +16,7 @@ from asgiref.sync import async_to_sync
 from config.asgi import application, django_application
 from metrics_cache import fanout, sse, today
 from metrics_cache.edge import Edge
-from tests.asgi import OpenStream, call, scope
+from tests.asgi import OpenStream, call, django_stand_in, scope
 
 pytestmark = pytest.mark.django_db(databases=["default", "library"], transaction=True)
 
@@ -95,20 +95,9 @@ def test_many_clients_share_one_thread(published):
     assert sse.broadcast.clients == 0, "every client was let go"
 
 
-def _django_stand_in(reached: list):
-    async def app(scope, receive, send):
-        # Not Django itself: its stream would keep a thread per connection this test cannot
-        # close.
-        reached.append(scope["path"])
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    return app
-
-
 def test_resumed_streams_are_left_to_django(published):
     reached = []
-    edge = Edge(_django_stand_in(reached))
+    edge = Edge(django_stand_in(reached))
     for headers, query in (({"Last-Event-ID": "today:1"}, b""), ({}, b"lastEventId=x")):
         assert call(edge, "GET", PATH, headers, query=query).status == 204, (headers, query)
     assert reached == [PATH] * 2
@@ -137,7 +126,7 @@ def test_a_miss_is_counted_once_and_streamed_without_a_thread_per_client(publish
         live_views, "_count_in_database", lambda: counted.append(1) or count_in_database()
     )
     reached = []
-    edge = Edge(_django_stand_in(reached))
+    edge = Edge(django_stand_in(reached))
     today.redis().delete(today.keys.today_count())
     before = threading.active_count()
     inits, during = async_to_sync(_inits)(edge, 60)
@@ -153,7 +142,7 @@ def test_redis_unreachable_streams_the_database_count(published, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": settings.REDIS_URL}}
     reached = []
-    inits, _ = async_to_sync(_inits)(Edge(_django_stand_in(reached)), 3)
+    inits, _ = async_to_sync(_inits)(Edge(django_stand_in(reached)), 3)
     assert reached == []
     assert [(init["total"], init["source"]) for init in inits] == [(0, "db")] * 3
 
@@ -177,7 +166,7 @@ def test_a_cached_count_is_streamed_without_counting(published, monkeypatch):
 
     counted = []
     monkeypatch.setattr(edge_module, "_count_today", lambda: counted.append(1) or (None, "db"))
-    opening = _opening(Edge(_django_stand_in([])))
+    opening = _opening(Edge(django_stand_in([])))
     assert opening.startswith(b'event: init\ndata: {"total": 41, "source": "cache", "at": ')
     assert counted == []
 
@@ -198,7 +187,7 @@ def test_an_update_arriving_while_the_stream_opens_is_sent_only_if_it_changes_th
         return value
 
     monkeypatch.setattr(edge_module, "_today_value", read_then_update)
-    opening = _opening(Edge(_django_stand_in([])))
+    opening = _opening(Edge(django_stand_in([])))
     assert opening.startswith(b'event: init\ndata: {"total": 41, "source": "cache", "at": ')
     assert (b"event: update" in opening) is sent_again
 
@@ -216,7 +205,7 @@ def test_with_redis_and_the_library_database_both_down_the_stream_still_opens(
     library.close()
     monkeypatch.setitem(library.settings_dict, "PORT", 1)  # nothing listens there
     try:
-        inits, _ = async_to_sync(_inits)(Edge(_django_stand_in([])), 2)
+        inits, _ = async_to_sync(_inits)(Edge(django_stand_in([])), 2)
     finally:
         library.close()
     assert [(init["total"], init["source"]) for init in inits] == [(None, "unavailable")] * 2
