@@ -158,7 +158,7 @@ def _fast_route(scope) -> tuple[str, str] | None:
     if route[0] == "stream":
         # The stream shows no member data: credentials do not matter. A resumed stream
         # (Last-Event-ID, django-eventstream's query parameters) is django-eventstream's.
-        resumed = scope["query_string"] or any(
+        resumed = scope.get("query_string", b"") or any(
             name == b"last-event-id" for name, _ in scope["headers"]
         )
         if scope["method"] != "GET" or resumed or not settings.ENABLE_SSE_TODAY:

@@ -103,6 +103,17 @@ def test_resumed_streams_are_left_to_django(published):
     assert reached == [PATH] * 2
 
 
+def test_a_scope_without_a_query_string_is_streamed_on_the_fast_path(published):
+    """ASGI lets a server leave `query_string` out (it defaults to empty): such a request is
+    an ordinary new stream, served by the edge, not an error."""
+    reached = []
+    request = scope("GET", PATH)
+    del request["query_string"]
+    opening = _opening(Edge(django_stand_in(reached)), request)
+    assert opening.startswith(b'event: init\ndata: {"total": 41, "source": "cache", "at": ')
+    assert reached == []
+
+
 async def _inits(app, clients: int) -> tuple[list[dict], int]:
     """Opens `clients` streams at once; their init events and the threads while open."""
     streams = [OpenStream(app, dict(scope("GET", PATH))) for _ in range(clients)]
@@ -147,11 +158,11 @@ def test_redis_unreachable_streams_the_database_count(published, settings):
     assert [(init["total"], init["source"]) for init in inits] == [(0, "db")] * 3
 
 
-def _opening(edge) -> bytes:
+def _opening(edge, request: dict | None = None) -> bytes:
     """What one client reads when its stream opens: init, the opening, any update sent with it."""
 
     async def run():
-        stream = OpenStream(edge, dict(scope("GET", PATH)))
+        stream = OpenStream(edge, request or dict(scope("GET", PATH)))
         await stream.__aenter__()
         opening = await stream.read_until(OPENED)
         await stream.__aexit__()
