@@ -118,3 +118,25 @@ def test_dates_and_times_are_stored_as_the_orm_stores_them():
         by_rollups, by_orm = cursor.fetchall()
     assert by_rollups == by_orm
     assert VisitorTally.objects.get(generation=1).last_checkin == checkin
+
+
+def test_on_the_first_of_january_a_days_month_and_year_buckets_stay_apart(library):
+    """A visit on 1 January has a day, a month and a year bucket all dated 2027-01-01: a later
+    fold adds to each of them once, never one grain's stored row into another's."""
+    library.member("M1", "Ani")
+    library.visit("2027-01-01 09:00:00", member_id="M1", name="Ani")
+    with at(2027, 1, 1, 10, 0):
+        build()
+    library.visit("2027-01-02 09:00:00", member_id="M1", name="Ani")
+    with at(2027, 1, 3, 8, 0):
+        folding.catch_up("visits")
+        (top,) = visit_rollups.top_visitors(since=date(2027, 1, 1), until=date(2027, 1, 2))
+        assert top.total == 2
+    live = rollups.live_state("visits").generation
+    stored = VisitorTally.objects.filter(generation=live).values_list("grain", "bucket", "total")
+    assert sorted(stored) == [
+        ("D", date(2027, 1, 1), 1),
+        ("D", date(2027, 1, 2), 1),
+        ("M", date(2027, 1, 1), 2),
+        ("Y", date(2027, 1, 1), 2),
+    ]
