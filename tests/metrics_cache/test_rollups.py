@@ -644,6 +644,28 @@ def test_while_a_verification_recomputes_the_figures_read_only_the_live_rollups(
         assert every_metric(RunContext(date(2026, 11, 25))) == before
 
 
+def test_once_a_verification_swaps_the_figures_are_the_repaired_ones_before_the_old_are_dropped(
+    library, monkeypatch
+):
+    """The swap marks the recomputed generation live; the old one (a lower number) is dropped
+    after it. In between, every figure already comes from the repaired rollups."""
+    with at(2026, 11, 25, 10, 0):
+        a_library(library)
+        build()
+        with library_writer() as writer, writer.cursor() as cursor:
+            cursor.execute("DELETE FROM visitor_count WHERE checkin_date = '2026-11-20 08:00:00'")
+        source = folding.SOURCES["visits"]
+        drop, between = source.drop, []
+
+        def look_then_drop(generation: int) -> None:
+            between.append(every_metric(RunContext(date(2026, 11, 25))))
+            drop(generation)
+
+        monkeypatch.setattr(source, "drop", look_then_drop)
+        folding.verify("visits", pause_seconds=0)
+        assert between == [every_metric(ScanContext(date(2026, 11, 25)))]
+
+
 def test_the_loans_of_ended_months_are_compacted_into_their_year(library):
     """After a month ends its loans' day and month buckets go (the year's keep the counts and
     each borrower's code), so the tallies do not grow with every day of history."""
