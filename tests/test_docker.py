@@ -24,8 +24,9 @@ def procfile() -> dict[str, list[str]]:
 
 def normalise(argv: list[str]) -> list[str]:
     """The bind address and port differ by design (loopback locally, all interfaces in a
-    container); everything else must match."""
-    out = list(argv)
+    container), and the Procfile's `scripts/keep-running` is compose's restart policy; everything
+    else must match."""
+    out = argv[1:] if argv[:1] == ["scripts/keep-running"] else list(argv)
     for option in ("--bind", "--port"):
         if option in out:
             out[out.index(option) + 1] = option.upper()
@@ -46,6 +47,12 @@ def test_compose_has_the_whole_deployment_with_healthchecks():
 def test_compose_runs_the_procfile_commands():
     for name, argv in procfile().items():
         assert normalise(COMPOSE["services"][name]["command"]) == normalise(argv), name
+
+
+def test_what_keep_running_restarts_under_honcho_docker_restarts_too():
+    for name, argv in procfile().items():
+        if argv[0] == "scripts/keep-running":
+            assert COMPOSE["services"][name]["restart"] == "unless-stopped", name
 
 
 def test_the_image_runs_as_a_non_root_user_and_defaults_to_web():
