@@ -3,6 +3,7 @@
 from django.db import models
 
 from config.library import LibraryModel
+from metrics_cache.rollups.models import DayRollup, TallyRollup
 
 
 class Biblio(LibraryModel):
@@ -101,37 +102,22 @@ class Loan(LibraryModel):
 
 
 # --- Rollups: the service's own tables (managed, in `default`), folded from loan ----------
-class LoanDay(models.Model):
+class LoanDay(DayRollup):
     """Loans per loan_date."""
-
-    generation = models.PositiveIntegerField()
-    day = models.DateField()
-    total = models.PositiveIntegerField(default=0)
-    first_id = models.BigIntegerField()
-    last_id = models.BigIntegerField()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["generation", "day"], name="loan_day_once")]
 
-    def __str__(self) -> str:
-        return f"{self.day}: {self.total}"
 
-
-class LoanTally(models.Model):
-    """Loans of one title (kind "t:", by the copy's biblio_id when the loan was folded) or by
-    one borrower (kind "b:", by member_id) in one bucket: a year, all time (titles), or a day
-    of the current month or later (metrics_cache.rollups). A copy moved to another title, or
+class LoanTally(TallyRollup):
+    """Loans of one title (key "t:" + biblio_id, the copy's title when the loan was folded) or
+    by one borrower (key "b:" + the member id's collation key) in one bucket: a year, all time
+    (titles), or a day of the current month or later. A copy moved to another title, or
     deleted, is caught up by the weekly verification."""
 
-    generation = models.PositiveIntegerField()
-    grain = models.CharField(max_length=1)  # D | M | Y | A
-    bucket = models.DateField()
-    # "t:" + biblio_id, or "b:" + the member id's collation key.
-    key = models.CharField(max_length=42)
     # The member id as written on the latest loan in the bucket (borrowers).
     last_loan_id = models.BigIntegerField(null=True)
     code = models.CharField(max_length=20, null=True)
-    total = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -139,12 +125,9 @@ class LoanTally(models.Model):
                 fields=["generation", "grain", "bucket", "key"], name="loan_tally_once"
             )
         ]
-        # Rankings walk a bucket's running totals best first (metrics_cache.rollups.top_totals).
+        # Rankings walk a bucket's running totals best first (rollups.reads.top_totals).
         indexes = [
             models.Index(
                 fields=["generation", "grain", "bucket", "-total"], name="loan_tally_ranked"
             )
         ]
-
-    def __str__(self) -> str:
-        return f"{self.key} {self.grain}{self.bucket}: {self.total}"

@@ -8,8 +8,8 @@ from django.db.models import BooleanField, ExpressionWrapper, Q
 
 from books.models import Biblio, Loan, LoanDay, LoanTally, Member
 from books.selectors import TopBook, TopBorrower, rank_book, rank_borrower
-from metrics_cache import rollups
-from metrics_cache.rollups import CollationKey, key_digest
+from metrics_cache.rollups import engine, reads, tallies
+from metrics_cache.rollups.tallies import CollationKey, key_digest
 
 SOURCE_NAME = "loans"
 TITLE, BORROWER = "t:", "b:"
@@ -27,48 +27,34 @@ def _rows():
                   "member_key")  # fmt: skip
 
 
-TALLIES = rollups.TallyTable(LoanTally, ("total", "last_loan_id", "code"), order=1)
+TALLIES = tallies.TallyTable(LoanTally, ("total", "last_loan_id", "code"), order=1)
 
 
 def _fold(generation: int, chunk: list[tuple], today: date) -> None:
     days: dict[date, list[int]] = {}
-    tallies: dict[tuple, list] = {}  # slot -> TALLIES.columns
+    slots: dict[tuple, list] = {}  # slot -> TALLIES.columns
     for loan_id, loan_date, biblio_id, member_id, has_member, mkey in chunk:
-        counted = days.get(loan_date)
-        if counted is None:
-            days[loan_date] = [1, loan_id, loan_id]
-        else:
-            counted[0] += 1
-            counted[1], counted[2] = min(counted[1], loan_id), max(counted[2], loan_id)
+        tallies.count_day(days, loan_date, loan_id)
         if biblio_id is not None:
-            rollups.add_row(
-                tallies, TALLIES, day=loan_date, today=today, key=TITLE + str(biblio_id),
+            tallies.add_row(
+                slots, TALLIES, day=loan_date, today=today, key=TITLE + str(biblio_id),
                 values=[1, None, None], all_time=True,
             )  # fmt: skip
         if has_member:
-            rollups.add_row(
-                tallies, TALLIES, day=loan_date, today=today,
+            tallies.add_row(
+                slots, TALLIES, day=loan_date, today=today,
                 key=BORROWER + key_digest(mkey), values=[1, loan_id, member_id],
             )  # fmt: skip
-    rollups.add_days(LoanDay, generation, days)
-    rollups.upsert_tallies(TALLIES, generation, tallies)
+    tallies.add_days(LoanDay, generation, days)
+    tallies.upsert_tallies(TALLIES, generation, slots)
 
 
-def _drop(generation: int) -> None:
-    LoanDay.objects.filter(generation=generation).delete()
-    LoanTally.objects.filter(generation=generation).delete()
-
-
-def _compact(generation: int, today: date) -> None:
-    rollups.compact_tallies(TALLIES, generation, today)
-
-
-SOURCE = rollups.Source(SOURCE_NAME, Loan, _rows, _fold, _drop, _compact)
+SOURCE = engine.Source(SOURCE_NAME, Loan, _rows, _fold, LoanDay, TALLIES)
 
 
 # --- reading the rollups ----------------------------------------------------------------------
 def _tallies(kind: str):
-    state = rollups.live_state(SOURCE_NAME)
+    state = engine.live_state(SOURCE_NAME)
     if state is None:
         raise LookupError("the loan rollups are not built")
     return LoanTally.objects.filter(generation=state.generation, key__startswith=kind)
@@ -76,7 +62,7 @@ def _tallies(kind: str):
 
 def _latest_codes(keys, since: date, until: date) -> dict[str, str]:
     """{borrower key: member_id as written on their latest loan in the period}."""
-    latest = rollups.latest_details(TALLIES, _tallies(BORROWER), keys, since, until)
+    latest = reads.latest_details(TALLIES, _tallies(BORROWER), keys, since, until)
     return {key: code for key, (_, _, code) in latest.items()}
 
 
@@ -92,7 +78,7 @@ def top_borrowed_books(*, since: date | None, until: date, limit: int = 10) -> l
         return {key for key in keys if titles.get(int(key[len(TITLE) :])) is not None}
 
     titles: dict[int, str] = {}
-    totals = rollups.top_totals(_tallies(TITLE), since, until, limit, keep=existing)
+    totals = reads.top_totals(_tallies(TITLE), since, until, limit, keep=existing)
     books = [
         TopBook(biblio_id, titles[biblio_id], total)
         for biblio_id, total in ((int(key[len(TITLE) :]), total) for key, total in totals.items())
@@ -105,7 +91,7 @@ def top_borrowers(*, since: date | None, until: date, limit: int = 10) -> list[T
     """As books.selectors.top_borrowers, from the rollups."""
     if since > until:
         return []
-    candidates = rollups.top_totals(_tallies(BORROWER), since, until, limit)
+    candidates = reads.top_totals(_tallies(BORROWER), since, until, limit)
     codes = _latest_codes(candidates, since, until)
     names = dict(
         Member.objects.filter(member_id__in=list(codes.values())).values_list(

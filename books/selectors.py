@@ -12,7 +12,7 @@ from datetime import date
 from django.db.models import Count, F
 
 from books.models import Biblio, Item, Loan, Member
-from config.library import at_or_above_cutoff
+from metrics_cache.base.ranking import at_or_above_cutoff
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The ASGI application served by daphne: Django behind the edge (client address, throttling,
-cached reads straight from Redis; see metrics_cache.edge)."""
+cached reads straight from Redis; see metrics_cache.serving.edge)."""
 
 import os
 
@@ -9,6 +9,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 django_application = get_asgi_application()
 
-from metrics_cache.edge import Edge  # noqa: E402  (needs the apps loaded above)
+from metrics_cache.serving.edge import Edge  # noqa: E402  (needs the apps loaded above)
 
 application = Edge(django_application)

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from typing import TypeVar
 
 from django.conf import settings
 from django.db import models
 
 LIBRARY_ALIAS = "library"
-
-T = TypeVar("T")
 
 
 class LibraryIsReadOnly(RuntimeError):
@@ -66,12 +62,3 @@ class LibraryRouter:
         if model is not None and is_library_model(model):
             return False
         return None
-
-
-def at_or_above_cutoff(rows: list[T], *, total: Callable[[T], int], limit: int) -> list[T]:
-    """The rows that can be in a top `limit` once ties are broken: total >= the limit-th total."""
-    if not rows:
-        return []
-    totals = sorted((total(row) for row in rows), reverse=True)
-    cutoff = totals[min(limit, len(totals)) - 1]
-    return [row for row in rows if total(row) >= cutoff]

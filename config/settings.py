@@ -46,7 +46,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (metrics_cache.edge);
+# Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (serving.edge);
 # from any other peer those headers are ignored, so a client cannot pick its own address.
 TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 # HTTPS=true when the service is reached over HTTPS (usually a reverse proxy terminating TLS):
@@ -151,6 +151,9 @@ ENABLE_DOCS = env_bool("ENABLE_DOCS", True)
 # Requests per client address, counted in front of Django on every URL. Screens behind one NAT
 # share an address: 20 requests/s covers a few dozen dashboards polling several endpoints.
 THROTTLE_ANON_RATE = env_rate("THROTTLE_ANON_RATE", "1200/min")
+# The SLiMS tables rolled up: each domain app declares its Source beside its own tables, and the
+# rollup engine reads them only from here (metrics_cache.rollups.sources).
+ROLLUP_SOURCES = ["visitors.rollups.SOURCE", "books.rollups.SOURCE"]
 
 # --- Django ------------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -173,7 +176,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "metrics_cache.monitoring.RequestTimingMiddleware",
+    "metrics_cache.serving.instruments.RequestTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     # Static files (admin, API docs) from daphne itself: it serves none on its own.
@@ -216,12 +219,12 @@ WHITENOISE_AUTOREFRESH = DEBUG
 REST_FRAMEWORK = {
     # No endpoint takes query parameters: ?format=xyz is ignored like any other (the contract).
     "URL_FORMAT_OVERRIDE": None,
-    # Every error in one JSON shape: {"status", "message"} (metrics_cache.errors).
-    "EXCEPTION_HANDLER": "metrics_cache.errors.drf_exception_handler",
+    # Every error in one JSON shape: {"status", "message"} (metrics_cache.serving.errors).
+    "EXCEPTION_HANDLER": "metrics_cache.serving.errors.drf_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Throttling happens in front of Django, on every URL (metrics_cache.edge).
+    # Throttling happens in front of Django, on every URL (metrics_cache.serving.edge).
     "DEFAULT_THROTTLE_CLASSES": [],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -243,7 +246,7 @@ SPECTACULAR_SETTINGS = {
     ],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "metrics_cache.schema.document_extra_paths",
+        "metrics_cache.serving.openapi.document_extra_paths",
     ],
     "SERVE_INCLUDE_SCHEMA": False,
 }

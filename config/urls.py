@@ -5,11 +5,12 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from metrics_cache.live_views import TodayIncrementView, TodayView, today_stream
-from metrics_cache.monitoring import metrics_view
-from metrics_cache.pages import dashboard
-from metrics_cache.registry import METRICS
-from metrics_cache.views import BookSummaryView, VisitorSummaryView, health, snapshot_view
+from metrics_cache.operations.views import health, metrics_view
+from metrics_cache.serving.pages import dashboard
+from metrics_cache.serving.today_views import TodayIncrementView, TodayView, today_stream
+from metrics_cache.serving.views import BookSummaryView, VisitorSummaryView, snapshot_view
+from metrics_cache.snapshots import summaries
+from metrics_cache.snapshots.registry import METRICS
 
 urlpatterns = [
     path("", dashboard, name="dashboard"),
@@ -24,8 +25,8 @@ urlpatterns += [
     for index, route in enumerate(metric.paths)
 ]
 urlpatterns += [
-    path("api/visitors/summary", VisitorSummaryView.as_view()),
-    path("api/books/summary", BookSummaryView.as_view()),
+    path(summaries.path(summaries.VISITORS), VisitorSummaryView.as_view()),
+    path(summaries.path(summaries.BOOKS), BookSummaryView.as_view()),
     path("health", health, name="health"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
@@ -36,7 +37,7 @@ if settings.ENABLE_DOCS:
         path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     ]
 
-handler400 = "metrics_cache.views.bad_request"
-handler403 = "metrics_cache.views.forbidden"
-handler404 = "metrics_cache.views.not_found"
-handler500 = "metrics_cache.views.server_error"
+handler400 = "metrics_cache.serving.views.bad_request"
+handler403 = "metrics_cache.serving.views.forbidden"
+handler404 = "metrics_cache.serving.views.not_found"
+handler500 = "metrics_cache.serving.views.server_error"

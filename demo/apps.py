@@ -6,5 +6,9 @@ class DemoConfig(AppConfig):
     verbose_name = "Demo library"
 
     def ready(self) -> None:
-        # The live check-ins' schedule is synced when beat starts (beat_init).
-        from demo import schedules  # noqa: F401
+        """The live check-ins' schedule is synced when beat starts."""
+        from celery.signals import beat_init
+
+        from demo.schedules import sync_demo_schedule_on_beat_start
+
+        beat_init.connect(sync_demo_schedule_on_beat_start, dispatch_uid="libdash.demo.beat")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from celery.signals import beat_init
 from django.conf import settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
@@ -27,6 +26,5 @@ def sync_demo_schedule() -> None:
     task.save()
 
 
-@beat_init.connect
 def sync_demo_schedule_on_beat_start(sender=None, **kwargs) -> None:
     sync_demo_schedule()

@@ -6,6 +6,13 @@ class MetricsCacheConfig(AppConfig):
     verbose_name = "Snapshots"
 
     def ready(self) -> None:
-        # System checks, and signal handlers: start-up prewarm (worker_ready), schedule sync
-        # (beat_init).
-        from metrics_cache import checks, schedules, tasks  # noqa: F401
+        """System checks and signal handlers, connected here rather than at import."""
+        from celery.signals import beat_init, worker_ready
+        from django.core.checks import Tags, register
+
+        from metrics_cache.operations import checks, schedules
+
+        register(checks.configuration_checks)
+        register(checks.library_tables_check, Tags.database)
+        beat_init.connect(schedules.sync_schedules_on_beat_start, dispatch_uid="libdash.beat")
+        worker_ready.connect(schedules.prewarm_on_start, dispatch_uid="libdash.prewarm")

@@ -133,7 +133,7 @@ def broker(settings):
 @pytest.fixture(autouse=True)
 def fresh_health_probes():
     """/health keeps a probe's result for a few seconds per process: no test inherits one."""
-    from metrics_cache import health
+    from metrics_cache.operations import health
 
     health.forget_probes()
     yield

@@ -3,6 +3,7 @@
 from django.db import models
 
 from config.library import LibraryModel
+from metrics_cache.rollups.models import DayRollup, TallyRollup
 
 
 class Visit(LibraryModel):
@@ -25,41 +26,25 @@ class Visit(LibraryModel):
 
 
 # --- Rollups: the service's own tables (managed, in `default`), folded from visitor_count ----
-class VisitDay(models.Model):
-    """Visits per local day, and the id range of the rows counted (an exact recount of a day
-    reads only that primary-key range)."""
-
-    generation = models.PositiveIntegerField()
-    day = models.DateField()
-    total = models.PositiveIntegerField(default=0)
-    first_id = models.BigIntegerField()
-    last_id = models.BigIntegerField()
+class VisitDay(DayRollup):
+    """Visits per local day."""
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["generation", "day"], name="visit_day_once")]
 
-    def __str__(self) -> str:
-        return f"{self.day}: {self.total}"
 
+class VisitorTally(TallyRollup):
+    """Visits of one visitor in one bucket: a year, or a day of the current month or later. A
+    year bucket's details come from its visits without a day bucket; all None when it has none.
+    The key is equal for two visitors exactly when the library database's collation groups
+    them: "m:" + member id, or "g:" + name and institution."""
 
-class VisitorTally(models.Model):
-    """Visits of one visitor in one bucket: a year, or a day of the current month or later
-    (metrics_cache.rollups). A year bucket's details come from its visits without a day
-    bucket; all None when it has none."""
-
-    generation = models.PositiveIntegerField()
-    grain = models.CharField(max_length=1)  # D | M | Y
-    bucket = models.DateField()
-    # Equal for two visitors exactly when the library database's collation groups them:
-    # "m:" + member id, or "g:" + name and institution (metrics_cache.rollups.CollationKey).
-    key = models.CharField(max_length=42)
     member_id = models.CharField(max_length=20, null=True)
     # Of the latest visit in the bucket.
     member_name = models.CharField(max_length=255, null=True)
     institution = models.CharField(max_length=100, null=True)
     last_checkin = models.DateTimeField(null=True)
     last_visitor_id = models.BigIntegerField(null=True)
-    total = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -67,12 +52,9 @@ class VisitorTally(models.Model):
                 fields=["generation", "grain", "bucket", "key"], name="visitor_tally_once"
             )
         ]
-        # Rankings walk a bucket's running totals best first (metrics_cache.rollups.top_totals).
+        # Rankings walk a bucket's running totals best first (rollups.reads.top_totals).
         indexes = [
             models.Index(
                 fields=["generation", "grain", "bucket", "-total"], name="visitor_tally_ranked"
             )
         ]
-
-    def __str__(self) -> str:
-        return f"{self.key} {self.grain}{self.bucket}: {self.total}"

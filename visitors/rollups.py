@@ -9,9 +9,9 @@ from django.db.models import BooleanField, ExpressionWrapper, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from metrics_cache import rollups
-from metrics_cache.models import RollupState
-from metrics_cache.rollups import CollationKey, key_digest
+from metrics_cache.rollups import engine, reads, tallies
+from metrics_cache.rollups.models import RollupState
+from metrics_cache.rollups.tallies import CollationKey, key_digest
 from visitors.models import Visit, VisitDay, VisitorTally
 from visitors.selectors import TopVisitor, local_day_start, rank_visitor
 
@@ -48,7 +48,7 @@ def visitor_key(guest: bool, member_key: str | None, name_key: str, institution_
     return "m:" + key_digest(member_key)
 
 
-TALLIES = rollups.TallyTable(
+TALLIES = tallies.TallyTable(
     VisitorTally,
     ("total", "last_checkin", "last_visitor_id", "member_id", "member_name", "institution"),
     order=2,  # the latest visit: by checkin_date, then visitor_id
@@ -57,39 +57,25 @@ TALLIES = rollups.TallyTable(
 
 def _fold(generation: int, chunk: list[tuple], today: date) -> None:
     days: dict[date, list[int]] = {}
-    tallies: dict[tuple, list] = {}  # slot -> TALLIES.columns
+    slots: dict[tuple, list] = {}  # slot -> TALLIES.columns
     zone = timezone.get_current_timezone()  # the library's: LIBRARY_TIME_ZONE
     for vid, checkin, member_id, name, institution, guest, mkey, nkey, ikey in chunk:
         day = checkin.astimezone(zone).date()
-        counted = days.get(day)
-        if counted is None:
-            days[day] = [1, vid, vid]
-        else:
-            counted[0] += 1
-            counted[1], counted[2] = min(counted[1], vid), max(counted[2], vid)
-        rollups.add_row(
-            tallies, TALLIES, day=day, today=today, key=visitor_key(guest, mkey, nkey, ikey),
+        tallies.count_day(days, day, vid)
+        tallies.add_row(
+            slots, TALLIES, day=day, today=today, key=visitor_key(guest, mkey, nkey, ikey),
             values=[1, checkin, vid, None if guest else member_id, name, institution],
         )  # fmt: skip
-    rollups.add_days(VisitDay, generation, days)
-    rollups.upsert_tallies(TALLIES, generation, tallies)
+    tallies.add_days(VisitDay, generation, days)
+    tallies.upsert_tallies(TALLIES, generation, slots)
 
 
-def _drop(generation: int) -> None:
-    VisitDay.objects.filter(generation=generation).delete()
-    VisitorTally.objects.filter(generation=generation).delete()
-
-
-def _compact(generation: int, today: date) -> None:
-    rollups.compact_tallies(TALLIES, generation, today)
-
-
-SOURCE = rollups.Source(SOURCE_NAME, Visit, _rows, _fold, _drop, _compact)
+SOURCE = engine.Source(SOURCE_NAME, Visit, _rows, _fold, VisitDay, TALLIES)
 
 
 # --- reading the rollups ----------------------------------------------------------------------
 def _generation() -> int:
-    state = rollups.live_state(SOURCE_NAME)
+    state = engine.live_state(SOURCE_NAME)
     if state is None:
         raise LookupError("the visit rollups are not built")
     return state.generation
@@ -105,9 +91,9 @@ def top_visitors(*, since: date, until: date, limit: int = 10) -> list[TopVisito
     """As visitors.selectors.top_visitors, from the rollups."""
     if since > until:
         return []
-    tallies = VisitorTally.objects.filter(generation=_generation())
-    candidates = rollups.top_totals(tallies, since, until, limit)
-    latest = rollups.latest_details(TALLIES, tallies, candidates, since, until)
+    rows = VisitorTally.objects.filter(generation=_generation())
+    candidates = reads.top_totals(rows, since, until, limit)
+    latest = reads.latest_details(TALLIES, rows, candidates, since, until)
     visitors = [
         TopVisitor(member_id, name, institution, candidates[key])
         for key, (_, _, _, member_id, name, institution) in latest.items()

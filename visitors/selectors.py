@@ -13,7 +13,7 @@ from django.db.models import Count, Max, Min, Q, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from config.library import at_or_above_cutoff
+from metrics_cache.base.ranking import at_or_above_cutoff
 from visitors.models import Visit
 
 

@@ -10,10 +10,10 @@ from config.library import (
     LIBRARY_ALIAS,
     LibraryIsReadOnly,
     LibraryRouter,
-    at_or_above_cutoff,
     library_fingerprint,
 )
-from metrics_cache.models import SnapshotRecord
+from metrics_cache.base.ranking import at_or_above_cutoff
+from metrics_cache.snapshots.models import SnapshotRecord
 from visitors.models import Visit
 
 router = LibraryRouter()

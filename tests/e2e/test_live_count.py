@@ -15,7 +15,7 @@ import redis
 from django.utils import timezone
 
 from demo.writer import library_writer
-from metrics_cache import keys
+from metrics_cache.base import keys
 from tests.e2e.processes import queued_ticks, redis_refuses, wait_for
 from tests.e2e.sse import SSEClient
 from tests.library import LibraryRows

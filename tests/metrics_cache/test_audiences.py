@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from metrics_cache.registry import METRICS
+from metrics_cache.snapshots.registry import METRICS
 from tests.library import library_test
 
 pytestmark = library_test

@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from metrics_cache import today
+from metrics_cache.today import loop
 from tests.library import library_test
 
 
@@ -53,7 +53,7 @@ def test_openapi_json_documents_every_answer(client):
 def test_prometheus_metrics(library, client, settings):
     settings.VISITOR_SYNC_BUFFER_MS = 0
     call_command("prewarm", "--only", "weekly", stdout=StringIO())
-    today.tick()
+    loop.tick()
 
     def answers(metric: str, outcome: str) -> float:
         text = client.get("/metrics").content.decode()

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import connections
 
 from demo.writer import library_writer
-from metrics_cache.doctor import examine
+from metrics_cache.operations.doctor import examine
 from tests.library import library_test
 
 pytestmark = library_test

@@ -19,10 +19,13 @@ from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
 from config.asgi import django_application
-from metrics_cache import edge as edge_module
-from metrics_cache import keys, snapshots, today
-from metrics_cache.edge import ROUTES, Edge
-from metrics_cache.monitoring import REGISTRY
+from metrics_cache.base import keys
+from metrics_cache.base import redis as base_redis
+from metrics_cache.serving import edge as edge_module
+from metrics_cache.serving.edge import ROUTES, Edge
+from metrics_cache.serving.instruments import REGISTRY
+from metrics_cache.snapshots import store
+from metrics_cache.today import publishing
 from tests.asgi import _call, call, django_stand_in, scope
 from tests.library import library_test
 from tests.test_feature_flags import urls_with
@@ -60,7 +63,7 @@ def stored(library, clock, settings):
     library.member("2021001", "Budi Santoso")
     library.loan(library.item(library.biblio("Kalkulus")), "2021001", "2026-11-17")
     call_command("prewarm", stdout=StringIO())
-    today.publish(7, datetime(2026, 11, 18).date())
+    publishing.publish(7, datetime(2026, 11, 18).date())
     return library
 
 
@@ -328,8 +331,8 @@ def test_snapshot_answers_are_counted_by_metric_and_outcome(stored):
 def test_a_snapshot_without_its_etag_is_left_to_django(stored, settings):
     # A record missing one of its fields (written by another version, or half-deleted by hand):
     # the edge never answers from part of it.
-    redis = today.redis()
-    _, etag_field = snapshots.fields(settings.MEMBER_DETAILS)
+    redis = base_redis.client()
+    _, etag_field = store.fields(settings.MEMBER_DETAILS)
     for field in (etag_field, "last_modified"):
         call_command("prewarm", stdout=StringIO())
         redis.hdel(keys.snapshot("weekly"), field)
@@ -360,7 +363,7 @@ def test_one_redis_pool_per_event_loop_and_bounded(stored, settings, monkeypatch
 
     statuses = async_to_sync(run)()
     assert statuses == [200] * 30, "every request answered by the fast path"
-    connections = [c for c in today.redis().client_list() if c["name"] == name]
+    connections = [c for c in base_redis.client().client_list() if c["name"] == name]
     assert 1 <= len(connections) <= 3
 
 
@@ -416,12 +419,14 @@ def test_a_redis_slower_than_the_limit_sends_the_request_to_django(stored, monke
 
     async def run():
         first = await _call(edge, scope("GET", "/api/visitors/weekly"))  # connected
-        today.redis().execute_command("CLIENT", "PAUSE", 1500, "WRITE")  # the count is a write
+        base_redis.client().execute_command(
+            "CLIENT", "PAUSE", 1500, "WRITE"
+        )  # the count is a write
         try:
             async with asyncio.timeout(10):
                 second = await _call(edge, scope("GET", "/api/visitors/weekly"))
         finally:
-            today.redis().execute_command("CLIENT", "UNPAUSE")
+            base_redis.client().execute_command("CLIENT", "UNPAUSE")
         return first.status, second.status
 
     assert async_to_sync(run)() == (200, 204)

@@ -14,8 +14,12 @@ import time_machine
 from asgiref.sync import async_to_sync
 
 from config.asgi import application, django_application
-from metrics_cache import fanout, sse, today
-from metrics_cache.edge import Edge
+from metrics_cache.base import keys
+from metrics_cache.base import redis as base_redis
+from metrics_cache.serving import fanout
+from metrics_cache.serving import stream as sse
+from metrics_cache.serving.edge import Edge
+from metrics_cache.today import publishing
 from tests.asgi import OpenStream, call, django_stand_in, scope
 
 pytestmark = pytest.mark.django_db(databases=["default", "library"], transaction=True)
@@ -29,7 +33,7 @@ OPENED = b"event: stream-open\ndata:\n\n"
 def published(settings, library_tables):
     settings.THROTTLE_ANON_RATE = "100000/min"
     with time_machine.travel(datetime(2026, 11, 18, 10, 0, tzinfo=JAKARTA), tick=False):
-        today.publish(41, datetime(2026, 11, 18).date())
+        publishing.publish(41, datetime(2026, 11, 18).date())
         yield
 
 
@@ -129,7 +133,7 @@ async def _inits(app, clients: int) -> tuple[list[dict], int]:
 def test_a_miss_is_counted_once_and_streamed_without_a_thread_per_client(published, monkeypatch):
     """A reconnect storm after a Redis flush: every client gets init with the count, counted
     once in the database (the contract's one exception), and no client holds a thread."""
-    from metrics_cache import live_views
+    from metrics_cache.today import current as live_views
 
     counted = []
     count_in_database = live_views._count_in_database
@@ -138,7 +142,7 @@ def test_a_miss_is_counted_once_and_streamed_without_a_thread_per_client(publish
     )
     reached = []
     edge = Edge(django_stand_in(reached))
-    today.redis().delete(today.keys.today_count())
+    base_redis.client().delete(keys.today_count())
     before = threading.active_count()
     inits, during = async_to_sync(_inits)(edge, 60)
     assert reached == []
@@ -173,7 +177,7 @@ def _opening(edge, request: dict | None = None) -> bytes:
 
 def test_a_cached_count_is_streamed_without_counting(published, monkeypatch):
     """The count is in Redis: the stream opens with it and no pool thread counts."""
-    from metrics_cache import edge as edge_module
+    from metrics_cache.serving import edge as edge_module
 
     counted = []
     monkeypatch.setattr(edge_module, "_count_today", lambda: counted.append(1) or (None, "db"))
@@ -188,16 +192,16 @@ def test_an_update_arriving_while_the_stream_opens_is_sent_only_if_it_changes_th
 ):
     """An update published between reading the count and joining the broadcast: sent with the
     opening when it differs from the count in init, not repeated when it is the same."""
-    from metrics_cache import edge as edge_module
+    from metrics_cache.serving import edge as edge_module
 
-    read = edge_module._today_value
+    read = edge_module.todays_value
 
     def read_then_update(raw):
         value = read(raw)
         fanout.deliver(json.dumps({"total": total, "generated_at": "2026-11-18T10:00:01+07:00"}))
         return value
 
-    monkeypatch.setattr(edge_module, "_today_value", read_then_update)
+    monkeypatch.setattr(edge_module, "todays_value", read_then_update)
     opening = _opening(Edge(django_stand_in([])))
     assert opening.startswith(b'event: init\ndata: {"total": 41, "source": "cache", "at": ')
     assert (b"event: update" in opening) is sent_again
@@ -225,13 +229,13 @@ def test_with_redis_and_the_library_database_both_down_the_stream_still_opens(
 def test_a_count_published_through_redis_reaches_both_streams(published):
     """The first stream starts this process's fan-out; a count published in Redis (by the fast
     loop or a kiosk, in another process) reaches the edge's clients and django-eventstream's."""
-    from metrics_cache import keys
+    from metrics_cache.base import keys
 
     channel = keys.today_events_channel()
 
     async def subscribed():
         async with asyncio.timeout(10):
-            while today.redis().pubsub_numsub(channel)[0][1] < 1:
+            while base_redis.client().pubsub_numsub(channel)[0][1] < 1:
                 await asyncio.sleep(0.02)
 
     async def run():
@@ -245,14 +249,14 @@ def test_a_count_published_through_redis_reaches_both_streams(published):
             # django-eventstream drops events queued before its stream first waits: publish
             # again (a higher count each time) until its client has one, within a bound.
             for total in range(55, 80):
-                today.publish(total, datetime(2026, 11, 18).date())
+                publishing.publish(total, datetime(2026, 11, 18).date())
                 try:
                     direct_update = await direct.read_until(b"\n\n", timeout=0.2)
                     break
                 except TimeoutError:
                     continue
             edge_update = await edge.read_until(b'"total": 55')
-            today.publish(90, datetime(2026, 11, 18).date())
+            publishing.publish(90, datetime(2026, 11, 18).date())
             seconds = await second.read_until(b'"total": 90')
         assert seconds.count(b'"total": 55') == 1, "each update once, not once per fan-out"
         return edge_update, direct_update

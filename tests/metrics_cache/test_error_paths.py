@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.test import Client
 from django_redis import get_redis_connection
 
-from metrics_cache import keys
-from metrics_cache.registry import METRICS
+from metrics_cache.base import keys
+from metrics_cache.snapshots.registry import METRICS
 from tests.library import library_test
 
 ERROR = {"status": "error", "message": "internal error"}

@@ -15,7 +15,8 @@ from django.db import connections
 from django_redis import get_redis_connection
 
 from demo.writer import library_writer
-from metrics_cache import keys, today
+from metrics_cache.base import keys
+from metrics_cache.today import lock, loop, publishing
 from tests.library import library_test
 
 pytestmark = library_test
@@ -61,7 +62,7 @@ def failing_tick_backs_off_for(client) -> float:
     measured on Redis's clock (between the times before and after the tick)."""
     client.delete(keys.today_backoff())  # the previous backoff is over
     before = redis_now_ms(client)
-    assert today.tick() == "error"
+    assert loop.tick() == "error"
     after = redis_now_ms(client)
     expires = client.execute_command("PEXPIRETIME", keys.today_backoff())
     # Set between `before` and `after`, for a whole number of seconds.
@@ -80,7 +81,7 @@ def test_after_a_success_the_next_failure_backs_off_for_one_second_again(library
     with library_unreachable():
         assert [failing_tick_backs_off_for(client) for _ in range(3)] == [1, 2, 4]
     client.delete(keys.today_backoff())
-    assert today.tick() == "ok"
+    assert loop.tick() == "ok"
     with library_unreachable():
         assert failing_tick_backs_off_for(client) == 1
 
@@ -88,10 +89,10 @@ def test_after_a_success_the_next_failure_backs_off_for_one_second_again(library
 def test_a_failure_is_reported_with_its_time_and_error_and_logged_once(library, caplog, client):
     caplog.set_level(logging.WARNING, logger="metrics_cache.today")
     with at(2026, 11, 25, 10, 0):
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
     with library_unreachable(), at(2026, 11, 25, 10, 5):
-        assert today.tick() == "error"
-    status = today.loop_status()
+        assert loop.tick() == "error"
+    status = loop.loop_status()
     assert datetime.fromisoformat(status["last_run_at"]) == jakarta(10, 5)
     assert datetime.fromisoformat(status["last_success_at"]) == jakarta(10, 0)
     # The exception's class, then its message: what an operator searches for.
@@ -108,17 +109,17 @@ def test_the_periodic_recount_waits_while_the_loop_backs_off(library, settings):
     library.visit("2026-11-25 08:00:00")
     with at(2026, 11, 25, 10, 0):
         with library_unreachable():
-            assert today.tick() == "error"
+            assert loop.tick() == "error"
         # The database is back, but the backoff is not over: no statement reaches it.
         library_queries = connections["library"].queries_log
         library_queries.clear()
         connections["library"].force_debug_cursor = True
         try:
-            assert today.reconcile_tick() == "skipped"
+            assert loop.reconcile_tick() == "skipped"
         finally:
             connections["library"].force_debug_cursor = False
         assert list(library_queries) == []
-        assert today.published() is None
+        assert publishing.published() is None
 
 
 def test_in_direct_mode_there_is_no_periodic_recount(library, settings):
@@ -126,19 +127,19 @@ def test_in_direct_mode_there_is_no_periodic_recount(library, settings):
     settings.TODAY_COUNT_MODE = "direct"
     library.visit("2026-11-25 08:00:00")
     with at(2026, 11, 25, 10, 0):
-        assert today.reconcile_tick() == "skipped"
-        assert today.published() is None
+        assert loop.reconcile_tick() == "skipped"
+        assert publishing.published() is None
 
 
 def test_the_periodic_recount_gives_up_while_a_tick_holds_the_loop(library, settings, monkeypatch):
     settings.TODAY_COUNT_MODE = "delta"
     library.visit("2026-11-25 08:00:00")
-    monkeypatch.setattr(today.loop_lock.__wrapped__, "__defaults__", (0.1,))  # wait 0.1 s, not 5 s
-    lock = get_redis_connection("default").lock(keys.today_lock(), timeout=30)
-    assert lock.acquire(blocking=False)
+    monkeypatch.setattr(lock.loop_lock.__wrapped__, "__defaults__", (0.1,))  # wait 0.1 s, not 5 s
+    held = get_redis_connection("default").lock(keys.today_lock(), timeout=30)
+    assert held.acquire(blocking=False)
     try:
         with at(2026, 11, 25, 10, 0):
-            assert today.reconcile_tick() == "busy"
-            assert today.published() is None
+            assert loop.reconcile_tick() == "busy"
+            assert publishing.published() is None
     finally:
-        lock.release()
+        held.release()

@@ -3,7 +3,7 @@ milliseconds (the admin and /health report the longest), no pause unless one is 
 upper id bound kept, a tick out of time folding one chunk and stopping, and a fold that lost
 the watermark to another saying so.
 
-The clock is the fold's own (`rollups.time`), replaced per test: durations and deadlines are
+The clock is the fold's own (`engine.time`), replaced per test: durations and deadlines are
 then exact, not raced against the machine."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from metrics_cache import rollups
-from metrics_cache.models import RollupState
+from metrics_cache.rollups import engine
+from metrics_cache.rollups.models import RollupState
 from tests.library import library_test
 from visitors import rollups as visit_rollups
 from visitors.models import VisitDay
@@ -31,8 +31,8 @@ SOURCE = visit_rollups.SOURCE
 
 @pytest.fixture
 def five_visits(library, monkeypatch):
-    monkeypatch.setattr(rollups, "CHUNK_MIN_ROWS", 2)
-    monkeypatch.setattr(rollups, "CHUNK_MAX_ROWS", 2)
+    monkeypatch.setattr(engine, "CHUNK_MIN_ROWS", 2)
+    monkeypatch.setattr(engine, "CHUNK_MAX_ROWS", 2)
     with time_machine.travel(datetime(2026, 11, 25, 10, 0, tzinfo=JAKARTA), tick=False):
         ids = [library.visit(f"2026-11-25 08:0{minute}:00") for minute in range(5)]
         yield ids
@@ -41,7 +41,7 @@ def five_visits(library, monkeypatch):
 def fold_clock(monkeypatch, *, read_seconds=0.0123456, now=None, sleeps=None):
     """The fold's clock: every read takes `read_seconds`; `now` freezes the deadline's clock."""
     ticks = itertools.count(100, read_seconds)
-    monkeypatch.setattr(rollups, "time", SimpleNamespace(
+    monkeypatch.setattr(engine, "time", SimpleNamespace(
         perf_counter=lambda: next(ticks),
         monotonic=(lambda: now) if now is not None else time.monotonic,
         sleep=(sleeps.append if sleeps is not None else time.sleep),
@@ -50,8 +50,8 @@ def fold_clock(monkeypatch, *, read_seconds=0.0123456, now=None, sleeps=None):
 
 def test_each_read_is_timed_in_milliseconds_and_the_longest_kept(five_visits, monkeypatch):
     fold_clock(monkeypatch)
-    state = rollups.ensure_live(SOURCE)
-    result = rollups.fold(SOURCE, state, budget_seconds=60, sizer=rollups.ChunkSizer(2))
+    state = engine.ensure_live(SOURCE)
+    result = engine.fold(SOURCE, state, budget_seconds=60, sizer=engine.ChunkSizer(2))
     assert result.rows == 5 and result.caught_up
     assert result.statements_ms == [12.35] * 3, "three reads of two rows, 12.3456 ms each"
     assert result.longest_statement_ms == pytest.approx(12.3456)
@@ -61,57 +61,57 @@ def test_each_read_is_timed_in_milliseconds_and_the_longest_kept(five_visits, mo
 def test_no_pause_between_reads_unless_asked(five_visits, monkeypatch):
     sleeps: list[float] = []
     fold_clock(monkeypatch, sleeps=sleeps)
-    rollups.fold(SOURCE, rollups.ensure_live(SOURCE), budget_seconds=60,
-                 sizer=rollups.ChunkSizer(2))  # fmt: skip
+    engine.fold(SOURCE, engine.ensure_live(SOURCE), budget_seconds=60,
+                 sizer=engine.ChunkSizer(2))  # fmt: skip
     assert sleeps == [], "a tick folds without sleeping"
-    state = rollups.start_generation(SOURCE.name, highest_id=five_visits[-1], live=False)
-    rollups.fold(SOURCE, state, budget_seconds=60, pause_seconds=0.01,
-                 sizer=rollups.ChunkSizer(2))  # fmt: skip
+    state = engine.start_generation(SOURCE.name, highest_id=five_visits[-1], live=False)
+    engine.fold(SOURCE, state, budget_seconds=60, pause_seconds=0.01,
+                 sizer=engine.ChunkSizer(2))  # fmt: skip
     assert sleeps and set(sleeps) == {0.01}, "a build pauses between reads, as asked"
 
 
 def test_rows_above_the_upper_bound_are_left_for_later(five_visits, monkeypatch):
     fold_clock(monkeypatch)
-    state = rollups.ensure_live(SOURCE)
-    result = rollups.fold(SOURCE, state, budget_seconds=60, upto=five_visits[2],
-                          sizer=rollups.ChunkSizer(2))  # fmt: skip
+    state = engine.ensure_live(SOURCE)
+    result = engine.fold(SOURCE, state, budget_seconds=60, upto=five_visits[2],
+                          sizer=engine.ChunkSizer(2))  # fmt: skip
     assert (result.rows, state.last_id, state.rows_folded) == (3, five_visits[2], 3)
 
 
 def test_a_fold_with_no_time_left_folds_one_chunk_and_stops(five_visits, monkeypatch):
     fold_clock(monkeypatch, now=1000.0)  # the deadline is now: no time left after a read
-    state = rollups.ensure_live(SOURCE)
-    result = rollups.fold(SOURCE, state, budget_seconds=0, sizer=rollups.ChunkSizer(2))
+    state = engine.ensure_live(SOURCE)
+    result = engine.fold(SOURCE, state, budget_seconds=0, sizer=engine.ChunkSizer(2))
     assert (result.rows, result.chunks, result.caught_up) == (2, 1, False)
     assert state.last_id == five_visits[1]
 
 
 def test_a_fold_that_lost_the_watermark_says_so_and_rereads_it(five_visits, monkeypatch):
     fold_clock(monkeypatch)
-    state = rollups.ensure_live(SOURCE)
+    state = engine.ensure_live(SOURCE)
     rival = RollupState.objects.get(pk=state.pk)  # read before the first fold commits
-    first = rollups.fold(SOURCE, state, budget_seconds=60)
+    first = engine.fold(SOURCE, state, budget_seconds=60)
     assert (first.rows, first.raced) == (5, False)
-    second = rollups.fold(SOURCE, rival, budget_seconds=60)
+    second = engine.fold(SOURCE, rival, budget_seconds=60)
     assert (second.rows, second.raced) == (0, True)
     assert rival.last_id == state.last_id == five_visits[-1], "the rival re-read the watermark"
 
 
 def test_every_batch_is_counted(five_visits, monkeypatch):
     fold_clock(monkeypatch)
-    monkeypatch.setattr(rollups, "FOLD_BATCH_ROWS", 2)  # a batch per read here
-    state = rollups.ensure_live(SOURCE)
-    result = rollups.fold(SOURCE, state, budget_seconds=60, sizer=rollups.ChunkSizer(2))
+    monkeypatch.setattr(engine, "FOLD_BATCH_ROWS", 2)  # a batch per read here
+    state = engine.ensure_live(SOURCE)
+    result = engine.fold(SOURCE, state, budget_seconds=60, sizer=engine.ChunkSizer(2))
     assert (result.rows, result.chunks, state.rows_folded) == (5, 3, 5)
 
 
 def test_a_generation_is_marked_built_once_and_logged_once(five_visits, monkeypatch, caplog):
     fold_clock(monkeypatch)
-    state = rollups.ensure_live(SOURCE)
-    with caplog.at_level("INFO", logger=rollups.__name__):
-        rollups.fold(SOURCE, state, budget_seconds=60)
+    state = engine.ensure_live(SOURCE)
+    with caplog.at_level("INFO", logger=engine.__name__):
+        engine.fold(SOURCE, state, budget_seconds=60)
         built_at = RollupState.objects.get(pk=state.pk).built_at
-        rollups.fold(SOURCE, state, budget_seconds=60)  # caught up again: nothing new
+        engine.fold(SOURCE, state, budget_seconds=60)  # caught up again: nothing new
     assert built_at is not None
     assert RollupState.objects.get(pk=state.pk).built_at == built_at, "built once"
     built = [record for record in caplog.records if getattr(record, "status", "") == "built"]
@@ -123,22 +123,22 @@ def test_a_generation_is_marked_built_once_and_logged_once(five_visits, monkeypa
 
 def test_a_fold_stamps_the_watermark_row_with_its_time(five_visits, monkeypatch):
     fold_clock(monkeypatch)
-    state = rollups.ensure_live(SOURCE)
+    state = engine.ensure_live(SOURCE)
     later = datetime(2026, 11, 25, 11, 30, tzinfo=JAKARTA)
     with time_machine.travel(later, tick=False):
-        rollups.fold(SOURCE, state, budget_seconds=60)
+        engine.fold(SOURCE, state, budget_seconds=60)
     assert RollupState.objects.get(pk=state.pk).updated_at == later  # the admin shows it
 
 
 @pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
 def test_another_librarys_rollups_are_dropped_not_kept_beside(five_visits, monkeypatch, settings):
     fold_clock(monkeypatch)
-    first = rollups.ensure_live(SOURCE)
-    rollups.fold(SOURCE, first, budget_seconds=60)
+    first = engine.ensure_live(SOURCE)
+    engine.fold(SOURCE, first, budget_seconds=60)
     assert VisitDay.objects.filter(generation=first.generation).exists()
     library = settings.DATABASES["library"]
     settings.DATABASES = {**settings.DATABASES, "library": {**library, "NAME": "slims_cabang"}}
-    second = rollups.ensure_live(SOURCE)  # the service now points at another library
+    second = engine.ensure_live(SOURCE)  # the service now points at another library
     assert second.pk != first.pk and second.library != first.library
     assert not RollupState.objects.filter(pk=first.pk).exists()
     assert not VisitDay.objects.filter(generation=first.generation).exists()

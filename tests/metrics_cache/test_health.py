@@ -13,8 +13,11 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.backends.signals import connection_created
 
-from metrics_cache import health, keys, today
-from metrics_cache.registry import METRICS
+from metrics_cache.base import keys
+from metrics_cache.base import redis as base_redis
+from metrics_cache.operations import health
+from metrics_cache.snapshots.registry import METRICS
+from metrics_cache.today import loop
 from tests.library import library_test
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -64,27 +67,27 @@ class TestHealth:
         last_today = library.visit("2026-11-25 09:30:00")
         with at(2026, 11, 25, 10, 0):
             call_command("prewarm", stdout=StringIO())
-            assert today.tick() == "ok"
+            assert loop.tick() == "ok"
             response = client.get("/health")
         body = response.json()
         assert response.status_code == 200
         assert body["status"] == "ok", body
-        loop = body["checks"]["fast_loop"]
-        assert loop["mode"] == "delta"
-        assert loop["last_run_at"].startswith("2026-11-25T03:00:00")  # 10:00 in Jakarta, UTC
-        assert loop["last_duration_ms"] is not None
+        fast_loop = body["checks"]["fast_loop"]
+        assert fast_loop["mode"] == "delta"
+        assert fast_loop["last_run_at"].startswith("2026-11-25T03:00:00")  # 10:00 in Jakarta, UTC
+        assert fast_loop["last_duration_ms"] is not None
         # The day's baseline (contract): today's 2 visits and the highest visitor_id counted.
-        assert loop["baseline"] == {"id": last_today, "count": 2}
+        assert fast_loop["baseline"] == {"id": last_today, "count": 2}
         assert body["checks"]["snapshots"]["weekly"] == {"age_seconds": 0, "stale": False}
 
     def test_degraded_when_the_library_database_is_unreachable(self, library, client):
         call_command("prewarm", stdout=StringIO())
-        today.tick()
+        loop.tick()
         assert client.get("/health").json()["checks"]["library_db"] == "ok"
         with unreachable_library():
             # The fast loop finds the library gone; /health reports what it saw.
-            today.redis().delete(keys.today_cooldown())
-            assert today.tick() == "error"
+            base_redis.client().delete(keys.today_cooldown())
+            assert loop.tick() == "error"
             body = client.get("/health").json()
         assert body["checks"]["library_db"] == "unreachable"
         assert body["status"] == "degraded"

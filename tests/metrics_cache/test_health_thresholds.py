@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from metrics_cache import today
+from metrics_cache.today import loop
 from tests.library import library_test
 
 pytestmark = library_test
@@ -30,7 +30,7 @@ def current(library, settings):
     settings.VISITOR_SYNC_BUFFER_MS = 0
     with later():
         call_command("prewarm", stdout=StringIO())
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
 
 
 def health(client) -> dict:
@@ -41,7 +41,7 @@ def health(client) -> dict:
 
 def test_a_snapshot_of_exactly_30_hours_is_not_yet_stale(current, client):
     with later(hours=30):
-        today.tick()  # the fast loop keeps running: only the snapshots age
+        loop.tick()  # the fast loop keeps running: only the snapshots age
         body = health(client)
     assert body["checks"]["snapshots"]["weekly"] == {"age_seconds": 30 * 3600, "stale": False}
     assert body["status"] == "ok", body
@@ -49,7 +49,7 @@ def test_a_snapshot_of_exactly_30_hours_is_not_yet_stale(current, client):
 
 def test_a_snapshot_older_than_30_hours_is_stale_and_degrades(current, client):
     with later(hours=30, seconds=1):
-        today.tick()
+        loop.tick()
         body = health(client)
     weekly = body["checks"]["snapshots"]["weekly"]
     assert weekly == {"age_seconds": 30 * 3600 + 1, "stale": True}

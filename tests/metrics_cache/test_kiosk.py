@@ -13,9 +13,11 @@ import time_machine
 from django.core.management import call_command
 from django.db import connections
 from django.test import Client
+from django.utils import timezone
 from django_redis import get_redis_connection
 
-from metrics_cache import keys, today
+from metrics_cache.base import keys
+from metrics_cache.today import counting, loop, modes, publishing
 from tests.library import library_test
 
 pytestmark = library_test
@@ -66,11 +68,11 @@ def post(client: Client, by: int = 1):
 
 
 def counter() -> int:
-    return int(get_redis_connection("default").get(keys.today_counter(today.timezone.localdate())))
+    return int(get_redis_connection("default").get(keys.today_counter(timezone.localdate())))
 
 
 def shown() -> int:
-    return today.published()["total"]
+    return publishing.published()["total"]
 
 
 def in_thread(target, name: str | None = None) -> threading.Thread:
@@ -88,7 +90,7 @@ def in_thread(target, name: str | None = None) -> threading.Thread:
 def test_concurrent_kiosks_and_ticks_lose_nothing_and_never_go_back(library, published_sequence):
     for hour in (8, 9, 9):
         library.visit(f"{DAY} {hour:02d}:00:00")
-    assert today.tick() == "ok"  # the day's counter, built from SLiMS's 3 visits
+    assert loop.tick() == "ok"  # the day's counter, built from SLiMS's 3 visits
     kiosks, posts_each = 4, 25
     done = threading.Event()
     errors: list[BaseException] = []
@@ -103,7 +105,7 @@ def test_concurrent_kiosks_and_ticks_lose_nothing_and_never_go_back(library, pub
 
     def ticker():
         while not done.is_set():
-            today.tick()
+            loop.tick()
 
     tickers = [in_thread(ticker) for _ in range(2)]
     posting = [in_thread(kiosk) for _ in range(kiosks)]
@@ -116,7 +118,7 @@ def test_concurrent_kiosks_and_ticks_lose_nothing_and_never_go_back(library, pub
     assert not any(thread.is_alive() for thread in posting + tickers)
 
     assert counter() == 3 + kiosks * posts_each  # no increment lost
-    assert today.tick() == "ok"
+    assert loop.tick() == "ok"
     assert shown() == 3 + kiosks * posts_each
     sequence = published_sequence()
     assert sequence[0] == 3 and sequence[-1] == 103
@@ -127,17 +129,18 @@ def test_a_tick_that_read_an_older_total_never_overwrites_a_newer_one(
     library, published_sequence, monkeypatch
 ):
     """The race made deterministic: a kiosk posts between a tick's read and its publish."""
-    assert today.tick() == "ok"
+    assert loop.tick() == "ok"
     assert post(Client()) == 1
-    count_incremental = today.MODES["incremental"]
+    incremental = modes.MODES["incremental"]
+    count_incremental = incremental.tick
 
     def kiosk_arrives_meanwhile(day):
         stale = count_incremental(day)  # reads 1
         assert post(Client()) == 2
         return stale
 
-    monkeypatch.setitem(today.MODES, "incremental", kiosk_arrives_meanwhile)
-    assert today.tick() == "ok"
+    monkeypatch.setattr(incremental, "tick", kiosk_arrives_meanwhile)
+    assert loop.tick() == "ok"
     assert shown() == 2
     assert published_sequence() == [0, 1, 2]
 
@@ -175,11 +178,11 @@ def test_recount_during_a_reconcile_waits_for_the_loops_lock(library, monkeypatc
     (without it both apply the same correction and the count is lowered twice)."""
     for minute in range(8):
         library.visit(f"{DAY} 09:{minute:02d}:00")
-    assert today.tick() == "ok"
-    get_redis_connection("default").incrby(keys.today_counter(today.timezone.localdate()), 2)
-    assert today.tick() == "ok" and shown() == 10  # 2 kiosk check-ins SLiMS never got
+    assert loop.tick() == "ok"
+    get_redis_connection("default").incrby(keys.today_counter(timezone.localdate()), 2)
+    assert loop.tick() == "ok" and shown() == 10  # 2 kiosk check-ins SLiMS never got
 
-    exact_count = today.exact_today
+    exact_count = counting.exact_today
     reconcile_counting, release_reconcile = threading.Event(), threading.Event()
 
     def held_count(day):
@@ -189,8 +192,8 @@ def test_recount_during_a_reconcile_waits_for_the_loops_lock(library, monkeypatc
             assert release_reconcile.wait(WAIT_SECONDS)
         return value
 
-    monkeypatch.setattr(today, "exact_today", held_count)
-    reconcile = in_thread(today.reconcile_tick, name="reconcile")
+    monkeypatch.setattr(counting, "exact_today", held_count)
+    reconcile = in_thread(loop.reconcile_tick, name="reconcile")
     assert reconcile_counting.wait(WAIT_SECONDS)
     recount = in_thread(lambda: call_command("recount_today", stdout=StringIO()))
     recount.join(1)
@@ -208,18 +211,20 @@ def test_publishing_is_monotonic_within_a_day_unless_exact(
     library, settings, published_sequence, caplog, mode
 ):
     settings.TODAY_COUNT_MODE = mode
-    day = today.timezone.localdate()
+    day = timezone.localdate()
     get_redis_connection("default").delete(keys.today_counter(day))  # no counter to follow
-    assert today.publish(5, day) is True
-    assert today.publish(3, day) is False  # an older figure: kept at 5, nothing pushed
+    assert publishing.publish(5, day) is True
+    assert publishing.publish(3, day) is False  # an older figure: kept at 5, nothing pushed
     assert shown() == 5
     assert "lowered" not in caplog.text
-    assert today.publish(3, day, exact=True) is True  # the exact recount may lower, and logs it
+    assert (
+        publishing.publish(3, day, exact=True) is True
+    )  # the exact recount may lower, and logs it
     assert shown() == 3
     assert "exact recount lowered today's count: 5 → 3" in caplog.text
     tomorrow = day.replace(day=26)
-    assert today.publish(0, tomorrow) is True  # a new day starts from its own figure
-    assert today.publish(9, day) is False  # a tick begun before midnight, published after
+    assert publishing.publish(0, tomorrow) is True  # a new day starts from its own figure
+    assert publishing.publish(9, day) is False  # a tick begun before midnight, published after
     stored = json.loads(get_redis_connection("default").get(keys.today_count()))
     assert (stored["date"], stored["total"]) == ("2026-11-26", 0)
     assert published_sequence() == [5, 3, 0]

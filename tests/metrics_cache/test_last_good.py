@@ -15,8 +15,8 @@ from django.core.cache import caches
 from django.core.management import call_command
 from django_redis import get_redis_connection
 
-from metrics_cache import snapshots
-from metrics_cache.tasks import refresh_metric
+from metrics_cache.snapshots import refresh
+from metrics_cache.snapshots.tasks import refresh_metric
 from tests.library import library_test
 
 pytestmark = library_test
@@ -85,7 +85,7 @@ def test_a_snapshot_computed_today_is_kept_not_restored_again(computed_last_nigh
     """The start-up prewarm (and a queued refresh) find today's snapshot in Redis and leave it:
     neither a query on SLiMS nor a rewrite from the record."""
     with at(2026, 11, 25, 10, 0), caplog.at_level(logging.INFO, "metrics_cache.snapshots"):
-        results = snapshots.refresh(["weekly"], force=False)
+        results = refresh.refresh(["weekly"], force=False)
     assert [(r.metric, r.status) for r in results] == [("weekly", "fresh")]
     assert caplog.records == []
 

@@ -13,7 +13,10 @@ import pytest
 from django.utils import timezone
 from django_redis import get_redis_connection
 
-from metrics_cache import fanout, keys, today
+from metrics_cache.base import keys
+from metrics_cache.base import redis as base_redis
+from metrics_cache.serving import fanout
+from metrics_cache.today import publishing
 
 WAIT_LIMIT_SECONDS = 10
 
@@ -44,7 +47,7 @@ def test_two_deployments_on_one_redis_server_never_hear_each_other(settings):
     ours.subscribe(keys.today_events_channel())
     theirs.subscribe(other_deployments_channel(settings))
     drain(ours), drain(theirs)  # the subscribe confirmations
-    today.publish(4, timezone.localdate())
+    publishing.publish(4, timezone.localdate())
     assert [m["total"] for m in drain(ours)] == [4]
     assert drain(theirs) == []
     # The other deployment publishes on its channel: nothing reaches ours.
@@ -81,7 +84,7 @@ def fan_out(settings, monkeypatch):
 
 
 def stored_update() -> dict:
-    value = json.loads(today.redis().get(keys.today_count()))
+    value = json.loads(base_redis.client().get(keys.today_count()))
     return {"total": value["total"], "generated_at": value["generated_at"]}
 
 
@@ -90,7 +93,7 @@ def test_after_redis_comes_back_screens_get_the_current_count(fan_out, caplog):
     delivered, run_until, subscribers = fan_out
     day = timezone.localdate()
     run_until(lambda: len(subscribers()) == 1)
-    today.publish(5, day)
+    publishing.publish(5, day)
     run_until(lambda: len(delivered) == 1)
     assert delivered[0] == stored_update()
     assert [r.message for r in caplog.records if r.name == fanout.__name__] == []
@@ -100,10 +103,10 @@ def test_after_redis_comes_back_screens_get_the_current_count(fan_out, caplog):
         # heard.
         connection = subscribers()[0]["id"]
         get_redis_connection("default").execute_command("CLIENT", "KILL", "ID", connection)
-        today.publish(total, day)
+        publishing.publish(total, day)
         run_until(lambda: len(delivered) == 2 + 2 * outage)  # noqa: B023
         assert delivered[-1] == stored_update()  # the current count, no new visit needed
-        today.publish(total + 1, day)  # and it listens again
+        publishing.publish(total + 1, day)  # and it listens again
         run_until(lambda: len(delivered) == 3 + 2 * outage)  # noqa: B023
         assert delivered[-1]["total"] == total + 1
     # Each outage is told once when it starts and once when it ends, for the operator.

@@ -14,9 +14,11 @@ from django.core.cache import caches
 from django.core.management import call_command
 from django_redis import get_redis_connection
 
-from metrics_cache import keys, snapshots, today
-from metrics_cache.registry import BY_NAME
-from metrics_cache.tasks import prewarm, refresh_metric
+from metrics_cache.base import keys
+from metrics_cache.snapshots import store
+from metrics_cache.snapshots.registry import BY_NAME
+from metrics_cache.snapshots.tasks import prewarm, refresh_metric
+from metrics_cache.today import loop, publishing
 from tests.library import library_test
 
 pytestmark = library_test
@@ -91,7 +93,7 @@ def test_while_redis_is_down_yesterdays_record_is_not_served(stored_last_night, 
         assert client.get("/api/visitors/weekly").status_code == 200
     with at(2026, 11, 26, 0, 10):
         assert client.get("/api/visitors/weekly").status_code == 202
-        assert snapshots.read_last_good(BY_NAME["weekly"]) is None
+        assert store.read_last_good(BY_NAME["weekly"]) is None
 
 
 @pytest.mark.parametrize("mode", ["direct", "delta", "incremental"])
@@ -103,11 +105,11 @@ def test_the_same_count_after_midnight_is_still_pushed_with_the_new_date(library
     assert pubsub.get_message(timeout=1)["type"] == "subscribe"
     library.visit("2026-11-25 20:00:00")
     with at(2026, 11, 25, 23, 59, 58):
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
     library.visit("2026-11-26 00:00:01")  # one visit before midnight, one after
     with at(2026, 11, 26, 0, 0, 3):
-        assert today.tick() == "ok"
-        value = today.published()
+        assert loop.tick() == "ok"
+        value = publishing.published()
     events = []
     for _ in range(10):
         message = pubsub.get_message(timeout=0.5)

@@ -15,7 +15,8 @@ from django_redis import get_redis_connection
 
 from demo.schema import create_statements
 from demo.writer import library_writer
-from metrics_cache import keys, today
+from metrics_cache.base import keys
+from metrics_cache.today import loop, publishing
 from tests.library import library_test
 
 pytestmark = library_test
@@ -28,7 +29,7 @@ def at(*args) -> time_machine.travel:
 
 
 def total() -> int:
-    return today.published()["total"]
+    return publishing.published()["total"]
 
 
 def kiosk_checkin(client) -> None:
@@ -62,18 +63,18 @@ def test_recount_today_in_delta_mode_holds_through_the_next_ticks(library, setti
     settings.VISITOR_SYNC_BUFFER_MS = 0
     library.visit("2026-11-25 08:00:00", visitor_id=100)
     with at(2026, 11, 25, 10, 0):
-        today.tick()
+        loop.tick()
         library.visit("2026-11-25 09:00:00", visitor_id=50)  # below the delta's last id
         call_command("recount_today", stdout=StringIO())
         assert total() == 2
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
         assert total() == 2  # the recount's state, not the old one
         library.visit("2026-11-25 10:00:00", visitor_id=101)
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
         assert total() == 3
         library.visit("2026-11-25 10:01:00", visitor_id=102)
         library.visit("2026-11-24 10:01:00", visitor_id=103)  # yesterday's, typed in late
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
         assert total() == 4
 
 
@@ -89,10 +90,10 @@ def test_recount_today_in_incremental_mode_then_kiosks_add_to_it(library, settin
         out = StringIO()
         call_command("recount_today", stdout=out)
         assert out.getvalue().strip() == "2026-11-25 (incremental mode): 7 → 2"
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
         assert total() == 2
         kiosk_checkin(client)
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
         assert total() == 3
 
 
@@ -118,7 +119,7 @@ def test_recount_today_pushes_the_count_to_screens_even_when_it_is_unchanged(lib
     assert pubsub.get_message(timeout=1)["type"] == "subscribe"
     try:
         with at(2026, 11, 25, 10, 0):
-            assert today.tick() == "ok"
+            assert loop.tick() == "ok"
         with at(2026, 11, 25, 10, 30):
             call_command("recount_today", stdout=StringIO())
         pushed = []

@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
-from metrics_cache import privacy, snapshots
-from metrics_cache.privacy import mask_name
+from metrics_cache.snapshots import privacy, refresh, store
+from metrics_cache.snapshots.privacy import mask_name
 from tests.library import library_test
 
 pytestmark = library_test
@@ -95,7 +95,7 @@ def test_restored_snapshots_keep_both_audiences(library):
     from django_redis import get_redis_connection
 
     get_redis_connection("default").flushdb()
-    snapshots.refresh(["top_visitors_month"], force=False)
-    assert b"2021001" in snapshots.read("top_visitors_month", privacy.FULL).body
+    refresh.refresh(["top_visitors_month"], force=False)
+    assert b"2021001" in store.read("top_visitors_month", privacy.FULL).body
     for audience in (privacy.MASKED, privacy.HIDDEN):
-        assert b"2021001" not in snapshots.read("top_visitors_month", audience).body
+        assert b"2021001" not in store.read("top_visitors_month", audience).body

@@ -13,7 +13,7 @@ import pytest
 import time_machine
 from django.db import connections
 
-from metrics_cache import folding, rollups
+from metrics_cache.rollups import engine, jobs, tallies
 from tests.library import library_test
 from visitors import rollups as visit_rollups
 from visitors.models import VisitDay, VisitorTally
@@ -28,7 +28,7 @@ def at(*args) -> time_machine.travel:
 
 
 def build() -> None:
-    while not folding.build_step():
+    while not jobs.build_step():
         pass
 
 
@@ -42,7 +42,7 @@ def test_a_late_entry_later_in_the_day_names_the_visitor_after_a_later_fold(libr
         build()
     library.visit("2026-11-20 12:00:00", member_id="M1", name="Ani (noon)")  # typed in late
     with at(2026, 11, 21, 9, 0):
-        folding.catch_up("visits")
+        jobs.catch_up("visits")
         for since in (date(2026, 11, 1), date(2026, 1, 1)):
             (top,) = visit_rollups.top_visitors(since=since, until=date(2026, 11, 20))
             assert (top.member_name, top.total) == ("Ani (noon)", 2), since
@@ -53,7 +53,7 @@ def test_a_late_entry_later_in_the_day_names_the_visitor_after_a_later_fold(libr
 def test_more_keys_than_one_statement_takes_are_read_in_batches(library, monkeypatch):
     """Stored rollup rows are looked up a batch of keys at a time (SQLite's variable limit):
     every batch, including a short last one, is merged, and none is read twice."""
-    monkeypatch.setattr(rollups, "KEYS_PER_STATEMENT", 2)
+    monkeypatch.setattr(tallies, "KEYS_PER_STATEMENT", 2)
     days = [date(2026, 11, day) for day in range(2, 7)]  # five days: batches of 2, 2, 1
     for day in days:
         library.visit(f"{day} 09:00:00", name="Guest")
@@ -62,24 +62,24 @@ def test_more_keys_than_one_statement_takes_are_read_in_batches(library, monkeyp
     for day in days:
         library.visit(f"{day} 10:00:00", name="Guest")
     with at(2026, 11, 10, 9, 0):
-        folding.catch_up("visits")
-    live = rollups.live_state("visits").generation
+        jobs.catch_up("visits")
+    live = engine.live_state("visits").generation
     stored = VisitDay.objects.filter(generation=live).values_list("day", "total")
     assert sorted(stored) == [(day, 2) for day in days]
 
 
 def test_keys_are_grouped_in_batches_of_the_statement_size():
-    assert list(rollups.grouped(range(5), 2)) == [[0, 1], [2, 3], [4]]
-    assert list(rollups.grouped(range(4), 2)) == [[0, 1], [2, 3]]
-    assert list(rollups.grouped([], 2)) == []
-    assert list(rollups.grouped(range(3))) == [[0, 1, 2]]  # up to KEYS_PER_STATEMENT
+    assert list(tallies.grouped(range(5), 2)) == [[0, 1], [2, 3], [4]]
+    assert list(tallies.grouped(range(4), 2)) == [[0, 1], [2, 3]]
+    assert list(tallies.grouped([], 2)) == []
+    assert list(tallies.grouped(range(3))) == [[0, 1, 2]]  # up to KEYS_PER_STATEMENT
 
 
 def test_a_row_with_more_values_than_columns_is_refused_not_cut(library):
     """A fold that built a row of the wrong shape fails; it never writes a shifted row."""
     row = (1, date(2026, 11, 20), 1, 10, 10, 99)
     with pytest.raises(ValueError, match="zip"):
-        rollups.write_rows(
+        tallies.write_rows(
             VisitDay,
             ("generation", "day", "total", "first_id", "last_id"),
             ("generation", "day"),
@@ -104,11 +104,11 @@ def test_dates_and_times_are_stored_as_the_orm_stores_them():
         "member_name": "Ani",
         "institution": None,
     }
-    columns = (*rollups.SLOT, *visit_rollups.TALLIES.columns)
-    rollups.write_rows(
+    columns = (*tallies.SLOT, *visit_rollups.TALLIES.columns)
+    tallies.write_rows(
         VisitorTally,
         columns,
-        rollups.SLOT,
+        tallies.SLOT,
         [tuple({"generation": 1, **values}[c] for c in columns)],
     )
     VisitorTally.objects.create(generation=2, **values)
@@ -129,10 +129,10 @@ def test_on_the_first_of_january_a_days_month_and_year_buckets_stay_apart(librar
         build()
     library.visit("2027-01-02 09:00:00", member_id="M1", name="Ani")
     with at(2027, 1, 3, 8, 0):
-        folding.catch_up("visits")
+        jobs.catch_up("visits")
         (top,) = visit_rollups.top_visitors(since=date(2027, 1, 1), until=date(2027, 1, 2))
         assert top.total == 2
-    live = rollups.live_state("visits").generation
+    live = engine.live_state("visits").generation
     stored = VisitorTally.objects.filter(generation=live).values_list("grain", "bucket", "total")
     assert sorted(stored) == [
         ("D", date(2027, 1, 1), 1),

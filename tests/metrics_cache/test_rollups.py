@@ -23,9 +23,11 @@ from django.test import Client
 from books import rollups as book_rollups
 from books.models import LoanDay, LoanTally
 from demo.writer import library_writer
-from metrics_cache import folding, rollups, today
-from metrics_cache.models import RollupState, RollupVerification
-from metrics_cache.registry import METRICS, RunContext
+from metrics_cache.rollups import engine, jobs, reads, sources, tallies, verification
+from metrics_cache.rollups.models import RollupState, RollupVerification
+from metrics_cache.snapshots.context import RunContext
+from metrics_cache.snapshots.registry import METRICS
+from metrics_cache.today import counting, loop, publishing
 from tests.library import library_test
 from visitors import rollups as visit_rollups
 from visitors import selectors as visit_selectors
@@ -64,19 +66,19 @@ def quoted(sql: str) -> str:
 
 
 def build() -> None:
-    while not folding.build_step():
+    while not jobs.build_step():
         pass
 
 
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Chunks of a few rows and batches of two chunks, so a handful of rows spans many."""
-    monkeypatch.setattr(rollups, "FOLD_BATCH_ROWS", 6)
-    monkeypatch.setattr(rollups, "CHUNK_FIRST_ROWS", 3)
-    monkeypatch.setattr(rollups, "CHUNK_MIN_ROWS", 3)
-    monkeypatch.setattr(rollups, "CHUNK_MAX_ROWS", 3)
-    monkeypatch.setattr(rollups, "BUILD_PAUSE_SECONDS", 0)
-    monkeypatch.setattr(folding, "BUILD_PAUSE_SECONDS", 0)
+    monkeypatch.setattr(engine, "FOLD_BATCH_ROWS", 6)
+    monkeypatch.setattr(engine, "CHUNK_FIRST_ROWS", 3)
+    monkeypatch.setattr(engine, "CHUNK_MIN_ROWS", 3)
+    monkeypatch.setattr(engine, "CHUNK_MAX_ROWS", 3)
+    monkeypatch.setattr(engine, "BUILD_PAUSE_SECONDS", 0)
+    monkeypatch.setattr(jobs, "BUILD_PAUSE_SECONDS", 0)
 
 
 @pytest.fixture(autouse=True)
@@ -164,15 +166,15 @@ def test_a_cache_miss_racing_a_fold_counts_each_row_once(
         if fold_when == "after the rollup read":
             folded = read_rollup(day, generation)
         if not folds:  # once: the worker's tick commits the new rows right now
-            state = today._visit_rollups()
-            folds.append(rollups.fold(visit_rollups.SOURCE, state, budget_seconds=10))
+            state = counting.visit_rollups_state()
+            folds.append(engine.fold(visit_rollups.SOURCE, state, budget_seconds=10))
         if fold_when == "before the rollup read":
             folded = read_rollup(day, generation)
         return folded
 
     monkeypatch.setattr(visit_rollups, "visits_on", the_worker_folds)
     with at(2026, 11, 25, 11, 30):
-        assert today.count_without_folding(date(2026, 11, 25)) == 4
+        assert counting.count_without_folding(date(2026, 11, 25)) == 4
     assert folds and folds[0].caught_up
 
 
@@ -185,25 +187,25 @@ def test_an_import_block_larger_than_the_table_leaves_todays_count_exact(
         for hour in (8, 9, 10):
             library.visit(f"2026-11-25 {hour:02d}:00:00", member_id=f"M{hour}")
         build()
-        assert today.tick() == "ok"
-        assert today.published()["total"] == 3
+        assert loop.tick() == "ok"
+        assert publishing.published()["total"] == 3
     for n in range(40):  # more rows than the table held, dated over the last three years
         library.visit(f"{2023 + n % 3}-0{1 + n % 9}-1{n % 10} 10:00:00", name=f"Tamu {n}")
     library.visit("2026-11-25 13:00:00", member_id="M13")
     library.visit("2026-11-25 14:00:00", member_id="M14")
     library.visit("2026-11-26 09:00:00", name="Jam salah")  # a desk PC's clock a day ahead
     # One chunk per tick: most of the import is still above the watermark after the tick.
-    monkeypatch.setattr(today, "TICK_FOLD_SECONDS", 0)
-    monkeypatch.setattr(today, "UNFOLDED_WINDOW_IDS", 5)
+    monkeypatch.setattr(counting, "TICK_FOLD_SECONDS", 0)
+    monkeypatch.setattr(counting, "UNFOLDED_WINDOW_IDS", 5)
     with at(2026, 11, 25, 14, 30):
-        assert today.tick() == "ok"
-        assert today.published()["total"] == 5
+        assert loop.tick() == "ok"
+        assert publishing.published()["total"] == 5
         assert RollupState.objects.get(live=True, source="visits").last_id < 40
-        while today.tick() == "ok" and rollups.highest_id(visit_rollups.SOURCE) > (
+        while loop.tick() == "ok" and engine.highest_id(visit_rollups.SOURCE) > (
             RollupState.objects.get(live=True, source="visits").last_id
         ):
-            assert today.published()["total"] == 5
-        assert today.published()["total"] == 5
+            assert publishing.published()["total"] == 5
+        assert publishing.published()["total"] == 5
         assert VisitDay.objects.get(day=date(2026, 11, 25)).total == 5
         assert_rollups_match_a_full_recount(date(2026, 11, 25))
 
@@ -261,12 +263,12 @@ def test_two_folds_racing_fold_each_row_once(library):
     with at(2026, 11, 25, 10, 0):
         library.visit("2026-11-25 08:00:00")
         source = visit_rollups.SOURCE
-        state = rollups.ensure_live(source)
+        state = engine.ensure_live(source)
         rival = RollupState.objects.get(pk=state.pk)
-        chunk = rollups.read_chunk(source, after=0, limit=100, upto=None)
-        assert rollups.fold_chunk(source, state, chunk, date(2026, 11, 25))
+        chunk = engine.read_chunk(source, after=0, limit=100, upto=None)
+        assert engine.fold_chunk(source, state, chunk, date(2026, 11, 25))
         # The rival read the same rows before the first fold committed: it must not count them.
-        assert not rollups.fold_chunk(source, rival, chunk, date(2026, 11, 25))
+        assert not engine.fold_chunk(source, rival, chunk, date(2026, 11, 25))
         assert VisitDay.objects.get(day=date(2026, 11, 25)).total == 1
 
 
@@ -274,7 +276,7 @@ def test_concurrent_folds_in_threads_count_every_row_once(library):
     with at(2026, 11, 25, 10, 0):
         for minute in range(30):
             library.visit(f"2026-11-25 08:{minute:02d}:00")
-        state = rollups.ensure_live(visit_rollups.SOURCE)
+        state = engine.ensure_live(visit_rollups.SOURCE)
         barrier = threading.Barrier(2, timeout=10)
         errors = []
 
@@ -282,7 +284,7 @@ def test_concurrent_folds_in_threads_count_every_row_once(library):
             try:
                 mine = RollupState.objects.get(pk=state.pk)
                 barrier.wait()
-                rollups.fold(visit_rollups.SOURCE, mine, budget_seconds=5)
+                engine.fold(visit_rollups.SOURCE, mine, budget_seconds=5)
             except Exception as exc:  # surfaced below
                 errors.append(exc)
             finally:
@@ -296,7 +298,7 @@ def test_concurrent_folds_in_threads_count_every_row_once(library):
         for thread in threads:
             thread.join(timeout=30)
         assert not errors
-        rollups.fold(visit_rollups.SOURCE, rollups.live_state("visits"), budget_seconds=5)
+        engine.fold(visit_rollups.SOURCE, engine.live_state("visits"), budget_seconds=5)
         assert VisitDay.objects.get(day=date(2026, 11, 25)).total == 30
 
 
@@ -309,11 +311,11 @@ def test_midnight_between_two_folds_and_month_and_year_ends(library, small_chunk
     library.visit("2026-12-31 23:59:30", member_id="M1", name="Ani W.")  # folded after midnight
     library.visit("2027-01-01 00:00:10", member_id="M1")
     with at(2027, 1, 1, 0, 5):
-        assert today.tick() == "ok"
-        assert today.published()["total"] == 1
+        assert loop.tick() == "ok"
+        assert publishing.published()["total"] == 1
         assert VisitDay.objects.get(day=date(2026, 12, 31)).total == 2
         assert_rollups_match_a_full_recount(date(2027, 1, 1))
-        rollups.compact_live(visit_rollups.SOURCE, date(2027, 1, 1))
+        engine.compact_live(visit_rollups.SOURCE, date(2027, 1, 1))
         assert set(visit_rollups.VisitorTally.objects.values_list("grain", "bucket")) == {
             ("Y", date(2026, 1, 1)),
             ("Y", date(2027, 1, 1)),
@@ -385,8 +387,8 @@ def test_nightly_run_reads_only_the_new_rows(library, small_chunks):
     library.visit("2026-11-25 18:00:00", member_id="M2")
     library.loan("T000001", "M2", "2026-11-25")
     with at(2026, 11, 26, 0, 5):
-        assert folding.catch_up("visits").rows == 1
-        assert folding.catch_up("loans").rows == 1
+        assert jobs.catch_up("visits").rows == 1
+        assert jobs.catch_up("loans").rows == 1
         assert_rollups_match_a_full_recount(date(2026, 11, 26))
 
 
@@ -395,15 +397,15 @@ def test_the_exact_recount_repairs_todays_count_after_a_deletion(library, caplog
         library.visit("2026-11-25 08:00:00")
         library.visit("2026-11-25 09:00:00")
         build()
-        assert today.tick() == "ok"
-        assert today.published()["total"] == 2
-        assert today.reconcile_tick() == "ok"  # nothing to correct: nothing logged
+        assert loop.tick() == "ok"
+        assert publishing.published()["total"] == 2
+        assert loop.reconcile_tick() == "ok"  # nothing to correct: nothing logged
         with library_writer() as writer, writer.cursor() as cursor:
             cursor.execute("DELETE FROM visitor_count WHERE checkin_date = '2026-11-25 09:00:00'")
-        assert today.tick() == "ok"
-        assert today.published()["total"] == 2  # ticks only fold new rows
-        assert today.reconcile_tick() == "ok"
-        assert today.published()["total"] == 1
+        assert loop.tick() == "ok"
+        assert publishing.published()["total"] == 2  # ticks only fold new rows
+        assert loop.reconcile_tick() == "ok"
+        assert publishing.published()["total"] == 1
     corrections = [r.getMessage() for r in caplog.records if "corrected" in r.getMessage()]
     assert corrections == [
         "today's count corrected by the exact recount: 2 -> 1 (rows deleted or re-dated)"
@@ -417,7 +419,7 @@ def test_health_reports_the_watermark_as_the_fast_loops_baseline(library, client
         library.visit("2026-11-25 08:00:00", visitor_id=7)
         library.visit("2026-11-24 09:00:00", visitor_id=9)
         build()
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
         fast_loop = client.get("/health").json()["checks"]["fast_loop"]
     assert fast_loop["baseline"] == {"id": 9, "count": None}
 
@@ -425,8 +427,8 @@ def test_health_reports_the_watermark_as_the_fast_loops_baseline(library, client
 def test_health_shows_a_first_build_in_progress(library, small_chunks):
     with at(2026, 11, 25, 10, 0):
         a_library(library)
-        rollups.fold(
-            visit_rollups.SOURCE, rollups.ensure_live(visit_rollups.SOURCE), budget_seconds=0
+        engine.fold(
+            visit_rollups.SOURCE, engine.ensure_live(visit_rollups.SOURCE), budget_seconds=0
         )
         body = Client().get("/health").json()
         assert body["checks"]["rollups"]["visits"]["state"] == "building"
@@ -471,10 +473,10 @@ def test_a_verification_killed_midway_leaves_nothing_behind_the_next_one(library
         a_library(library)
         build()
         source = visit_rollups.SOURCE
-        abandoned = rollups.start_generation("visits", highest_id=7, live=False)
-        rollups.fold(source, abandoned, budget_seconds=0)
+        abandoned = engine.start_generation("visits", highest_id=7, live=False)
+        engine.fold(source, abandoned, budget_seconds=0)
         assert VisitDay.objects.filter(generation=abandoned.generation).exists()
-        folding.verify("visits")
+        verification.verify("visits")
         assert list(RollupState.objects.filter(source="visits").values_list("live", flat=True)) == [
             True
         ]
@@ -490,7 +492,7 @@ def test_a_nightly_run_that_cannot_fold_everything_in_time_scans_instead(
         build()
     for n in range(20):
         library.visit(f"2026-11-{10 + n % 10} 10:00:00", name=f"Tamu {n}")
-    monkeypatch.setattr(folding, "CATCH_UP_SECONDS", 0)
+    monkeypatch.setattr(jobs, "CATCH_UP_SECONDS", 0)
     with at(2026, 11, 26, 0, 5):
         ctx = RunContext(date(2026, 11, 26))
         assert not ctx.from_rollups("visits")
@@ -538,7 +540,7 @@ def test_a_visitor_is_named_by_their_latest_visit_in_the_period_not_today(librar
             assert top.member_name == "Ani (November)"
         assert_rollups_match_a_full_recount(date(2026, 11, 25))
     with at(2026, 12, 1, 0, 5):
-        folding.catch_up("visits")  # compacts November's day buckets into the year
+        jobs.catch_up("visits")  # compacts November's day buckets into the year
         assert not visit_rollups.VisitorTally.objects.filter(grain__in=("D", "M")).exists()
         (top,) = visit_rollups.top_visitors(since=date(2026, 1, 1), until=date(2026, 11, 30))
         assert (top.member_name, top.total) == ("Ani (today)", 3)
@@ -550,12 +552,12 @@ def test_during_the_first_build_ticks_leave_the_build_to_its_own_pace(library, s
     folds the build's rows itself (the build is paced to spare SLiMS)."""
     with at(2026, 11, 25, 10, 0):
         a_library(library)
-        state = rollups.ensure_live(visit_rollups.SOURCE)
-        rollups.fold(visit_rollups.SOURCE, state, budget_seconds=0)
+        state = engine.ensure_live(visit_rollups.SOURCE)
+        engine.fold(visit_rollups.SOURCE, state, budget_seconds=0)
         state.refresh_from_db()
         watermark = state.last_id
-        assert today.tick() == "ok"
-        assert today.published()["total"] == 1
+        assert loop.tick() == "ok"
+        assert publishing.published()["total"] == 1
         state.refresh_from_db()
         assert state.last_id == watermark and state.built_at is None
 
@@ -571,8 +573,8 @@ def test_in_incremental_mode_the_recount_reads_todays_rollup_not_a_scan(library,
         with connections["library"].execute_wrapper(
             lambda execute, sql, *args: statements.append(sql) or execute(sql, *args)
         ):
-            assert today.reconcile_tick() == "ok"
-        assert today.published()["total"] == 3
+            assert loop.reconcile_tick() == "ok"
+        assert publishing.published()["total"] == 3
     # Only rows above the watermark were read: no statement filtered the table by date.
     assert statements and not [sql for sql in statements if "checkin_date` >=" in quoted(sql)]
 
@@ -635,11 +637,11 @@ def test_while_a_verification_recomputes_the_figures_read_only_the_live_rollups(
         with library_writer() as writer, writer.cursor() as cursor:
             cursor.execute("DELETE FROM visitor_count WHERE checkin_date = '2026-11-20 08:00:00'")
             cursor.execute("DELETE FROM loan WHERE loan_date = '2026-11-24'")
-        for source in folding.SOURCES.values():
-            recomputed = rollups.start_generation(
-                source.name, highest_id=rollups.highest_id(source), live=False
+        for source in sources.sources().values():
+            recomputed = engine.start_generation(
+                source.name, highest_id=engine.highest_id(source), live=False
             )
-            rollups.fold(source, recomputed, budget_seconds=60)
+            engine.fold(source, recomputed, budget_seconds=60)
         assert RollupState.objects.filter(live=False).count() == 2
         assert every_metric(RunContext(date(2026, 11, 25))) == before
 
@@ -654,7 +656,7 @@ def test_once_a_verification_swaps_the_figures_are_the_repaired_ones_before_the_
         build()
         with library_writer() as writer, writer.cursor() as cursor:
             cursor.execute("DELETE FROM visitor_count WHERE checkin_date = '2026-11-20 08:00:00'")
-        source = folding.SOURCES["visits"]
+        source = sources.sources()["visits"]
         drop, between = source.drop, []
 
         def look_then_drop(generation: int) -> None:
@@ -662,7 +664,7 @@ def test_once_a_verification_swaps_the_figures_are_the_repaired_ones_before_the_
             drop(generation)
 
         monkeypatch.setattr(source, "drop", look_then_drop)
-        folding.verify("visits", pause_seconds=0)
+        verification.verify("visits", pause_seconds=0)
         assert between == [every_metric(ScanContext(date(2026, 11, 25)))]
 
 
@@ -674,7 +676,7 @@ def test_the_loans_of_ended_months_are_compacted_into_their_year(library):
         build()  # this month's loans in day buckets
         assert LoanTally.objects.filter(grain="D", bucket=date(2026, 11, 24)).exists()
     with at(2027, 1, 1, 0, 5):
-        rollups.compact_live(book_rollups.SOURCE, date(2027, 1, 1))
+        engine.compact_live(book_rollups.SOURCE, date(2027, 1, 1))
         assert not LoanTally.objects.filter(
             grain__in=("D", "M"), bucket__lt=date(2027, 1, 1)
         ).exists()
@@ -685,10 +687,10 @@ def test_a_day_without_visits_yet_counts_zero_and_needs_no_correction(library, c
     with at(2026, 11, 26, 7, 0):
         a_library(library)
         build()
-        assert today.tick() == "ok"
-        assert today.published()["total"] == 0
-        assert today.reconcile_tick() == "ok"
-        assert today.published()["total"] == 0
+        assert loop.tick() == "ok"
+        assert publishing.published()["total"] == 0
+        assert loop.reconcile_tick() == "ok"
+        assert publishing.published()["total"] == 0
     assert "corrected" not in caplog.text
     # Daily totals for a range are that range's, as the scan counts them.
     for since, until in [
@@ -705,16 +707,16 @@ def test_the_exact_recount_counts_todays_rows_and_no_others(library, caplog):
     with at(2026, 11, 25, 10, 0):
         a_library(library)
         build()
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
         library.visit("2026-11-25 09:30:00")
         library.visit("2026-11-24 17:00:00")  # yesterday's paper sheet
         library.visit("2026-11-26 08:00:00")  # a desk PC's clock a day ahead
         library.visit("2026-11-25 09:40:00")
-        assert today.tick() == "ok"
-        assert today.published()["total"] == 3
+        assert loop.tick() == "ok"
+        assert publishing.published()["total"] == 3
         library.visit("2026-11-25 09:50:00")  # above the watermark until the recount folds it
-        assert today.reconcile_tick() == "ok"
-        assert today.published()["total"] == 4
+        assert loop.reconcile_tick() == "ok"
+        assert publishing.published()["total"] == 4
         assert_rollups_match_a_full_recount(date(2026, 11, 25))
     assert "corrected" not in caplog.text
 
@@ -727,7 +729,7 @@ def test_a_fold_landing_during_the_exact_recount_is_kept(library, settings):
     with at(2026, 11, 25, 10, 0):
         a_library(library)
         build()
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
         state = RollupState.objects.get(live=True, source="visits")
         landed = []
 
@@ -736,13 +738,13 @@ def test_a_fold_landing_during_the_exact_recount_is_kept(library, settings):
             if not landed and "COUNT(" in sql and "visitor_id` >=" in quoted(sql):
                 landed.append(library.visit("2026-11-25 09:45:00"))
                 fresh = RollupState.objects.get(pk=state.pk)
-                rollups.fold(visit_rollups.SOURCE, fresh, budget_seconds=60)
+                engine.fold(visit_rollups.SOURCE, fresh, budget_seconds=60)
             return result
 
         with connections["library"].execute_wrapper(a_visit_folded_after_the_count):
-            assert today.reconcile_tick() == "ok"
+            assert loop.reconcile_tick() == "ok"
         assert landed
-        assert today.published()["total"] == 2
+        assert publishing.published()["total"] == 2
         assert_rollups_match_a_full_recount(date(2026, 11, 25))
 
 
@@ -753,9 +755,9 @@ def test_a_days_first_visits_folded_together_are_all_in_its_recount(library, cap
         for hour in ("08:00", "08:30", "09:00"):
             library.visit(f"2026-11-25 {hour}:00")
         build()
-        assert today.tick() == "ok"
-        assert today.reconcile_tick() == "ok"
-        assert today.published()["total"] == 3
+        assert loop.tick() == "ok"
+        assert loop.reconcile_tick() == "ok"
+        assert publishing.published()["total"] == 3
     assert "corrected" not in caplog.text
 
 
@@ -780,12 +782,12 @@ def test_health_before_any_build_reports_both_sources_not_started(library, clien
 def test_a_build_step_that_runs_out_of_time_says_the_build_goes_on(library, small_chunks):
     with at(2026, 11, 25, 10, 0):
         a_library(library)
-        assert folding.build_step(budget_seconds=0) is False
+        assert jobs.build_step(budget_seconds=0) is False
         steps = 1
-        while not folding.build_step(budget_seconds=0):
+        while not jobs.build_step(budget_seconds=0):
             steps += 1
         assert steps > 1
-        assert {s["state"] for s in folding.status().values()} == {"ready"}
+        assert {s["state"] for s in jobs.status().values()} == {"ready"}
         assert_rollups_match_a_full_recount(date(2026, 11, 25))
 
 
@@ -793,10 +795,10 @@ def test_no_verification_before_the_first_build_is_over(library, small_chunks):
     with at(2026, 11, 25, 10, 0):
         a_library(library)
         with pytest.raises(RuntimeError, match="visits rollups are still being built"):
-            folding.verify("visits")  # nothing built
-        folding.build_step(budget_seconds=0)
+            verification.verify("visits")  # nothing built
+        jobs.build_step(budget_seconds=0)
         with pytest.raises(RuntimeError, match="visits rollups are still being built"):
-            folding.verify("visits")  # building
+            verification.verify("visits")  # building
         assert not RollupVerification.objects.exists()
 
 
@@ -807,9 +809,9 @@ def test_a_verification_that_cannot_line_up_fails_cleanly(library, monkeypatch):
         build()
         live = RollupState.objects.get(source="visits", live=True)
         rows = VisitDay.objects.count()
-        monkeypatch.setattr(folding, "SWAP_ATTEMPTS", 0)
+        monkeypatch.setattr(verification, "SWAP_ATTEMPTS", 0)
         with pytest.raises(RuntimeError):
-            folding.verify("visits")
+            verification.verify("visits")
         record = RollupVerification.objects.get(source="visits")
         assert record.status == "failed" and record.finished_at is not None
         assert record.examples == [
@@ -824,21 +826,21 @@ def test_a_verification_logs_its_result_for_monitoring(library, caplog):
     """INFO when nothing differed, WARNING when it repaired something; the source, status and
     rows scanned as structured fields. The visit deleted was M1's: its day, month and year
     tallies differ; the one moved to M2 changes M1's and M2's day, month and year."""
-    caplog.set_level(logging.INFO, logger="metrics_cache.folding")
+    caplog.set_level(logging.INFO, logger="metrics_cache.rollups.verification")
     with at(2026, 11, 25, 10, 0):
         a_library(library)
         build()
-        folding.verify("visits")
+        verification.verify("visits")
         with library_writer() as writer, writer.cursor() as cursor:
             cursor.execute("DELETE FROM visitor_count WHERE checkin_date = '2026-11-20 08:00:00'")
-        folding.verify("visits")
+        verification.verify("visits")
         with library_writer() as writer, writer.cursor() as cursor:  # the same days, M2 for M1
             cursor.execute(
                 "UPDATE visitor_count SET member_id = 'M2'"
                 " WHERE checkin_date = '2026-11-25 09:00:00'"
             )
-        folding.verify("visits")
-    records = [r for r in caplog.records if r.name == "metrics_cache.folding"]
+        verification.verify("visits")
+    records = [r for r in caplog.records if r.name == "metrics_cache.rollups.verification"]
     assert [(r.levelname, r.getMessage()) for r in records] == [
         ("INFO", "rollup verification source=visits days_differing=0 tallies_differing=0"
                  " before=7 after=7"),
@@ -862,7 +864,7 @@ def test_a_verification_after_a_month_ended_finds_nothing_to_repair(library):
         a_library(library)
         build()
     with at(2026, 12, 2, 10, 0):
-        record = folding.verify("visits")
+        record = verification.verify("visits")
         assert (record.days_differing, record.tallies_differing) == (0, 0)
         assert_rollups_match_a_full_recount(date(2026, 12, 2))
 
@@ -914,7 +916,7 @@ def test_in_january_with_rows_on_the_first_and_rows_dated_ahead_every_list_is_a_
 
 
 def test_the_ranking_returns_who_can_take_a_place_and_no_one_else(library):
-    """rollups.top_totals, the walk behind every top list: the keys whose total in the period
+    """reads.top_totals, the walk behind every top list: the keys whose total in the period
     reaches the limit-th total (ties at the cutoff included), none below it, and none whose
     rows are all dated after the period (today's visitors)."""
     visits = {"M1": 6, "M2": 5, "M3": 4, "M4": 4, "M5": 3, "M6": 2, "M7": 1}
@@ -927,11 +929,11 @@ def test_the_ranking_returns_who_can_take_a_place_and_no_one_else(library):
     library.visit("2026-11-25 08:30:00", member_id="M5")  # 3 in the period, 4 with today
     with at(2026, 11, 25, 10, 0):
         build()
-        tallies = VisitorTally.objects.filter(generation=rollups.live_state("visits").generation)
+        tallies = VisitorTally.objects.filter(generation=engine.live_state("visits").generation)
         keys = dict(tallies.filter(grain="D").values_list("key", "member_id"))
 
         def top(limit: int, since: date = date(2026, 11, 1)) -> dict[str, int]:
-            totals = rollups.top_totals(tallies, since, date(2026, 11, 24), limit)
+            totals = reads.top_totals(tallies, since, date(2026, 11, 24), limit)
             return {keys[key]: total for key, total in totals.items()}
 
         assert top(3) == {"M1": 6, "M2": 5, "M3": 4, "M4": 4}
@@ -999,12 +1001,12 @@ def test_compaction_leaves_other_generations_alone(library):
     library.visit("2026-10-05 09:00:00", member_id="M1", name="Ani")
     with at(2026, 10, 20, 10, 0):
         build()
-    live = rollups.live_state("visits").generation
+    live = engine.live_state("visits").generation
     other = list(VisitorTally.objects.filter(generation=live).values())
     for row in other:
         row.update(id=None, generation=live + 1)
     VisitorTally.objects.bulk_create(VisitorTally(**row) for row in other)
-    rollups.compact_tallies(visit_rollups.TALLIES, live, date(2026, 11, 25))
+    tallies.compact_tallies(visit_rollups.TALLIES, live, date(2026, 11, 25))
     compacted = VisitorTally.objects.filter(generation=live).values_list("grain", "total")
     untouched = VisitorTally.objects.filter(generation=live + 1).values_list("grain", "total")
     assert sorted(compacted) == [("Y", 1)]
@@ -1015,13 +1017,13 @@ def test_the_chunk_size_follows_the_last_statements_time():
     """The first build's chunks: a slow read shrinks the next chunk at once to the target time,
     a fast one grows it at most twofold, within the bounds; a short last chunk or a read too
     fast to time says nothing."""
-    assert rollups.ChunkSizer().rows == rollups.CHUNK_FIRST_ROWS == 5_000
-    assert rollups.CHUNK_TARGET_SECONDS == 0.05
-    assert (rollups.CHUNK_MIN_ROWS, rollups.CHUNK_MAX_ROWS) == (500, 100_000)
-    assert rollups.ChunkSizer(700).rows == 700
+    assert engine.ChunkSizer().rows == engine.CHUNK_FIRST_ROWS == 5_000
+    assert engine.CHUNK_TARGET_SECONDS == 0.05
+    assert (engine.CHUNK_MIN_ROWS, engine.CHUNK_MAX_ROWS) == (500, 100_000)
+    assert engine.ChunkSizer(700).rows == 700
 
     def after(rows: int, read: int, seconds: float) -> int:
-        sizer = rollups.ChunkSizer(rows)
+        sizer = engine.ChunkSizer(rows)
         sizer.update(read, seconds)
         return sizer.rows
 

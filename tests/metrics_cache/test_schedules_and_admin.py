@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
-from metrics_cache.models import SnapshotRecord
-from metrics_cache.schedules import sync_schedules
+from metrics_cache.operations.schedules import sync_schedules
+from metrics_cache.snapshots.models import SnapshotRecord
 from tests.library import library_test
 
 

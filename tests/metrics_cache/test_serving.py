@@ -13,10 +13,11 @@ from django.core.management import CommandError, call_command
 from django.db import connections
 from django_redis import get_redis_connection
 
-from metrics_cache import keys, snapshots
-from metrics_cache.models import SnapshotRecord
-from metrics_cache.registry import BY_NAME, METRICS
-from metrics_cache.tasks import refresh_group, refresh_metric
+from metrics_cache.base import keys
+from metrics_cache.snapshots import store
+from metrics_cache.snapshots.models import SnapshotRecord
+from metrics_cache.snapshots.registry import BY_NAME, METRICS
+from metrics_cache.snapshots.tasks import refresh_group, refresh_metric
 from tests.library import library_test
 
 pytestmark = library_test
@@ -89,13 +90,13 @@ def test_a_flushed_cache_refills_from_the_last_good_payload_without_slims(
 ):
     library.visit("2026-01-05 10:00:00")
     call_command("prewarm", stdout=StringIO())
-    served = snapshots.read("weekly").body
+    served = store.read("weekly").body
     get_redis_connection("default").flushdb()
     with django_assert_max_num_queries(0, connection=connections["library"]):
         refresh_metric("weekly")
         refresh_group("books", force=False)
-    assert snapshots.read("weekly").body == served
-    assert snapshots.read("collection") is not None
+    assert store.read("weekly").body == served
+    assert store.read("collection") is not None
 
 
 def test_one_failing_metric_does_not_stop_the_others_and_keeps_its_last_good_payload(
@@ -187,7 +188,7 @@ def test_another_library_never_gets_the_previous_ones_figures(library, client, s
     library_settings["NAME"] = f"{original}-another-library"
     try:
         assert client.get("/api/visitors/weekly").status_code == 202
-        assert snapshots.read_last_good(BY_NAME["weekly"]) is None  # no stale restore either
+        assert store.read_last_good(BY_NAME["weekly"]) is None  # no stale restore either
     finally:
         library_settings["NAME"] = original
     assert client.get("/api/visitors/weekly").status_code == 200

@@ -11,9 +11,10 @@ import pytest
 import time_machine
 
 from config.library import library_fingerprint
-from metrics_cache import snapshots
-from metrics_cache.models import SnapshotRecord
-from metrics_cache.registry import BY_NAME, RunContext
+from metrics_cache.snapshots import refresh, store
+from metrics_cache.snapshots.context import RunContext
+from metrics_cache.snapshots.models import SnapshotRecord
+from metrics_cache.snapshots.registry import BY_NAME
 from tests.library import library_test
 
 pytestmark = library_test
@@ -23,9 +24,9 @@ NIGHT = datetime(2026, 11, 25, 0, 5, tzinfo=JAKARTA)
 MORNING = datetime(2026, 11, 25, 9, 30, tzinfo=JAKARTA)
 
 
-def run(name: str, moment: datetime) -> snapshots.RunResult:
+def run(name: str, moment: datetime) -> refresh.RunResult:
     with time_machine.travel(moment, tick=False):
-        return snapshots.compute(BY_NAME[name], RunContext(moment.date()))
+        return refresh.compute(BY_NAME[name], RunContext(moment.date()))
 
 
 def logged(caplog) -> list[tuple[str, str, dict]]:
@@ -33,7 +34,7 @@ def logged(caplog) -> list[tuple[str, str, dict]]:
     return [
         (r.levelname, r.getMessage(), {f: getattr(r, f) for f in fields if hasattr(r, f)})
         for r in caplog.records
-        if r.name == "metrics_cache.snapshots"
+        if r.name == "metrics_cache.snapshots.refresh"
     ]
 
 
@@ -49,7 +50,7 @@ def test_a_good_run_records_when_what_and_how_many_rows(library, caplog):
     assert record.generated_at == NIGHT and record.last_attempt_at == NIGHT
     assert record.rows == 7 and record.duration_ms == weekly.duration_ms
     assert record.last_error == ""
-    assert record.payload.encode() == snapshots.read("weekly").body
+    assert record.payload.encode() == store.read("weekly").body
     assert record.library == library_fingerprint()
     assert logged(caplog) == [
         ("INFO", f"snapshot metric=weekly rows=7 ms={weekly.duration_ms} status=ok",
@@ -94,7 +95,7 @@ def test_a_good_run_after_a_failure_clears_the_error(library):
 @pytest.mark.parametrize("force", [False, True])
 def test_refresh_runs_the_metrics_asked_for_in_the_registrys_order(library, force):
     with time_machine.travel(MORNING, tick=False):
-        results = snapshots.refresh(["weekly", "yearly"], force=force)
+        results = refresh.refresh(["weekly", "yearly"], force=force)
     assert [(r.metric, r.status) for r in results] == [("yearly", "ok"), ("weekly", "ok")]
     assert set(SnapshotRecord.objects.values_list("metric", flat=True)) == {"weekly", "yearly"}
 
@@ -114,7 +115,7 @@ class Stopwatch:
 def test_the_duration_shown_is_the_runs_in_milliseconds(request, library, monkeypatch, fails):
     if fails:
         request.getfixturevalue("scratch_library")
-    monkeypatch.setattr(snapshots, "time", Stopwatch())
+    monkeypatch.setattr(refresh, "time", Stopwatch())
     result = run("weekly", MORNING)
     assert (result.status, result.duration_ms) == ("failed" if fails else "ok", 1500)
     if not fails:

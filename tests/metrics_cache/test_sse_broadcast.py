@@ -10,7 +10,7 @@ import json
 import pytest
 from django_eventstream.utils import sse_encode_event
 
-from metrics_cache import sse
+from metrics_cache.serving import stream as sse
 
 WAIT_LIMIT_SECONDS = 5
 

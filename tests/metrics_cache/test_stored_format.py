@@ -7,7 +7,7 @@ import json
 
 from django_redis import get_redis_connection
 
-from metrics_cache import keys
+from metrics_cache.base import keys
 from tests.library import library_test
 
 pytestmark = library_test

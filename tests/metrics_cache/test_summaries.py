@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.utils import timezone
 from django_redis import get_redis_connection
 
-from metrics_cache import keys, today
+from metrics_cache.base import keys
+from metrics_cache.today import loop
 from tests.library import library_test
 
 pytestmark = library_test
@@ -125,8 +127,8 @@ def test_one_missing_part_makes_the_summary_warm_and_is_the_only_one_queued(
 
 def test_the_warming_summary_carries_todays_count_when_known(library, client, settings):
     settings.VISITOR_SYNC_BUFFER_MS = 0
-    library.visit(f"{today.timezone.localdate()} 00:00:00")
-    assert today.tick() == "ok"
+    library.visit(f"{timezone.localdate()} 00:00:00")
+    assert loop.tick() == "ok"
     body = client.get("/api/visitors/summary").json()
     assert body["status"] == "warming" and body["today"] == 1
     call_command("prewarm", stdout=StringIO())
@@ -163,7 +165,7 @@ def test_the_documented_summaries_are_the_answers(library, client):
 def test_a_summary_is_cached_for_its_ttl_with_its_headers(library, client, settings, path):
     call_command("prewarm", stdout=StringIO())
     first = client.get(path)
-    library.visit(f"{today.timezone.localdate() - timedelta(days=1)} 10:00:00")
+    library.visit(f"{timezone.localdate() - timedelta(days=1)} 10:00:00")
     library.loan(library.item(library.biblio("Kalkulus")), "M1", "2026-01-05")
     call_command("prewarm", stdout=StringIO())  # new snapshots within the summary's TTL
     again = client.get(path)

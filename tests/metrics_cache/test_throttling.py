@@ -11,7 +11,8 @@ import time_machine
 from django_redis import get_redis_connection
 
 from config.asgi import application
-from metrics_cache import clients, keys
+from metrics_cache.base import keys
+from metrics_cache.serving import clients
 from tests.asgi import call, scope
 
 pytestmark = pytest.mark.django_db

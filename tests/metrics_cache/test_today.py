@@ -13,10 +13,12 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.db import connections
+from django.utils import timezone
 from django_redis import get_redis_connection
 
 from demo.writer import library_writer
-from metrics_cache import keys, today
+from metrics_cache.base import keys
+from metrics_cache.today import loop, publishing
 from tests.library import library_test
 
 pytestmark = library_test
@@ -51,7 +53,7 @@ def events():
 
 
 def published_total() -> int | None:
-    value = today.published()
+    value = publishing.published()
     return None if value is None else value["total"]
 
 
@@ -62,17 +64,15 @@ def test_each_mode_counts_local_today(library, settings, mode, events):
     library.visit("2026-11-25 00:00:00")
     library.visit("2026-11-25 09:00:00")
     with at(2026, 11, 25, 10, 0):
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
         assert published_total() == 2
         assert [e["total"] for e in events()] == [2]
         library.visit("2026-11-25 10:00:00")
         if mode == "incremental":  # the kiosk reports the check-in
-            get_redis_connection("default").incrby(
-                keys.today_counter(today.timezone.localdate()), 1
-            )
-        assert today.tick() == "ok"
+            get_redis_connection("default").incrby(keys.today_counter(timezone.localdate()), 1)
+        assert loop.tick() == "ok"
         assert published_total() == 3
-        assert today.tick() == "ok"  # unchanged: nothing pushed
+        assert loop.tick() == "ok"  # unchanged: nothing pushed
         assert [e["total"] for e in events()] == [3]
 
 
@@ -82,13 +82,13 @@ def test_the_count_restarts_at_local_midnight_and_is_pushed(library, settings, m
     library.visit("2026-11-25 20:00:00")
     library.visit("2026-11-25 23:59:59")
     with at(2026, 11, 25, 23, 59, 58):
-        today.tick()
+        loop.tick()
         assert published_total() == 2
     library.visit("2026-11-26 00:00:00")
     # 00:00:03 in Jakarta is still the 25th in UTC.
     with at(2026, 11, 26, 0, 0, 3):
-        assert today.tick() == "ok"
-        value = today.published()
+        assert loop.tick() == "ok"
+        value = publishing.published()
     assert value["date"] == "2026-11-26" and value["total"] == 1
     assert [e["total"] for e in events()] == [2, 1]
 
@@ -99,15 +99,15 @@ def test_delta_counts_only_new_ids_and_ignores_late_entries_for_yesterday(librar
     library.visit("2026-11-24 15:00:00", visitor_id=101)  # typed in late for yesterday
     library.visit("2026-11-25 08:05:00", visitor_id=102)
     with at(2026, 11, 25, 10, 0):
-        today.tick()
+        loop.tick()
         assert published_total() == 2
         state = get_redis_connection("default").hgetall(keys.today_delta_state())
         assert int(state[b"last_id"]) == 102
         library.visit("2026-11-24 16:00:00", visitor_id=103)  # late again
         library.visit("2026-11-25 10:00:00", visitor_id=104)
-        today.tick()
+        loop.tick()
         assert published_total() == 3
-        health = today.loop_status()
+        health = loop.loop_status()
     assert health["mode"] == "delta"
     assert health["baseline"]["count"] == 2
     assert health["last_duration_ms"] is not None
@@ -117,13 +117,13 @@ def test_delta_rows_below_the_last_id_are_caught_by_the_exact_recount(library, s
     settings.TODAY_COUNT_MODE = "delta"
     library.visit("2026-11-25 08:00:00", visitor_id=100)
     with at(2026, 11, 25, 10, 0):
-        today.tick()
+        loop.tick()
         # A row restored with an old id (a clock fix, a re-imported entry): below last_id,
         # so the delta tick cannot see it; the periodic exact recount does.
         library.visit("2026-11-25 09:00:00", visitor_id=50)
-        today.tick()
+        loop.tick()
         assert published_total() == 1
-        assert today.reconcile_tick() == "ok"
+        assert loop.reconcile_tick() == "ok"
         assert published_total() == 2
 
 
@@ -132,12 +132,12 @@ def test_delta_counts_the_first_visit_a_new_library_records(library, settings):
     visitor_id 1 and is counted by the next tick."""
     settings.TODAY_COUNT_MODE = "delta"
     with at(2026, 11, 25, 8, 0):
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
         assert published_total() == 0
         # No row yet: the baseline names none (ids start at 1).
-        assert today.loop_status()["baseline"] == {"id": 0, "count": 0}
+        assert loop.loop_status()["baseline"] == {"id": 0, "count": 0}
         library.visit("2026-11-25 08:00:00", visitor_id=1)
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
         assert published_total() == 1
 
 
@@ -151,9 +151,9 @@ def test_delta_reports_the_baseline_of_the_exact_recount(library, settings):
     library.visit("2026-11-25 08:30:00", visitor_id=101)
     library.visit("2026-11-24 17:00:00", visitor_id=102)  # typed in late for yesterday
     with at(2026, 11, 25, 10, 0):
-        assert today.tick() == "ok"
-        assert today.reconcile_tick() == "ok"
-        assert today.loop_status()["baseline"] == {"id": 102, "count": 2}
+        assert loop.tick() == "ok"
+        assert loop.reconcile_tick() == "ok"
+        assert loop.loop_status()["baseline"] == {"id": 102, "count": 2}
 
 
 def test_the_incremental_recount_reports_its_count_and_direct_mode_no_baseline(library, settings):
@@ -161,12 +161,12 @@ def test_the_incremental_recount_reports_its_count_and_direct_mode_no_baseline(l
     library.visit("2026-11-25 09:00:00")
     with at(2026, 11, 25, 10, 0):
         settings.TODAY_COUNT_MODE = "incremental"
-        assert today.reconcile_tick() == "ok"
+        assert loop.reconcile_tick() == "ok"
         # The kiosks' counter has no id to start from: only the exact count it was set to.
-        assert today.loop_status()["baseline"] == {"id": None, "count": 2}
+        assert loop.loop_status()["baseline"] == {"id": None, "count": 2}
         settings.TODAY_COUNT_MODE = "direct"
-        assert today.tick() == "ok"
-        assert today.loop_status()["baseline"] is None
+        assert loop.tick() == "ok"
+        assert loop.loop_status()["baseline"] is None
 
 
 def test_delta_baseline_does_not_scan_history(library, settings, django_assert_max_num_queries):
@@ -175,10 +175,10 @@ def test_delta_baseline_does_not_scan_history(library, settings, django_assert_m
         library.visit(f"2026-11-{day:02d} 09:00:00")
     library.visit("2026-11-25 08:00:00")
     with at(2026, 11, 25, 10, 0):
-        today.tick()
+        loop.tick()
         assert published_total() == 1
         with django_assert_max_num_queries(1, connection=connections["library"]) as queries:
-            today.tick()
+            loop.tick()
     # A steady tick is one primary-key range query above the last id.
     assert "visitor_id` >" in queries.captured_queries[0]["sql"].replace('"', "`")
 
@@ -187,11 +187,11 @@ def test_a_tick_never_overlaps_another(library):
     lock = get_redis_connection("default").lock(keys.today_lock(), timeout=30)
     assert lock.acquire(blocking=False)
     try:
-        assert today.tick() == "busy"
-        assert today.published() is None
+        assert loop.tick() == "busy"
+        assert publishing.published() is None
     finally:
         lock.release()
-    assert today.tick() == "ok"
+    assert loop.tick() == "ok"
 
 
 def test_a_tick_that_dies_holding_the_loop_frees_it_within_its_time_limit(library, settings):
@@ -206,7 +206,7 @@ def test_a_tick_that_dies_holding_the_loop_frees_it_within_its_time_limit(librar
         return execute(sql, params, many, context)
 
     with connections["library"].execute_wrapper(during_the_count):
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
     assert lock_ttls and all(0 < ttl <= 15_000 for ttl in lock_ttls)
 
 
@@ -219,9 +219,9 @@ def test_the_tick_reports_how_long_its_count_took_in_milliseconds(library, monke
         def perf_counter() -> float:
             return next(readings)
 
-    monkeypatch.setattr(today, "time", LoopClock)
-    assert today.tick() == "ok"
-    assert today.loop_status()["last_duration_ms"] == 234.6
+    monkeypatch.setattr(loop, "time", LoopClock)
+    assert loop.tick() == "ok"
+    assert loop.loop_status()["last_duration_ms"] == 234.6
 
 
 def test_in_direct_mode_a_deleted_visit_lowers_the_count(library, settings, caplog):
@@ -232,21 +232,21 @@ def test_in_direct_mode_a_deleted_visit_lowers_the_count(library, settings, capl
     library.visit("2026-11-25 08:00:00")
     library.visit("2026-11-25 09:00:00")
     with at(2026, 11, 25, 10, 0):
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
         assert published_total() == 2
         with library_writer() as writer, writer.cursor() as cursor:
             cursor.execute("DELETE FROM visitor_count WHERE checkin_date = '2026-11-25 09:00:00'")
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
         assert published_total() == 1
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
     lowered = [r.getMessage() for r in caplog.records if "lowered" in r.getMessage()]
     assert lowered == ["exact recount lowered today's count: 2 → 1"]
 
 
 def test_the_buffer_pauses_the_next_tick(library, settings):
     settings.VISITOR_SYNC_BUFFER_MS = 60_000
-    assert today.tick() == "ok"
-    assert today.tick() == "waiting"
+    assert loop.tick() == "ok"
+    assert loop.tick() == "waiting"
     # ... for the buffer, and no longer: then the loop runs again.
     assert 0 < get_redis_connection("default").pttl(keys.today_cooldown()) <= 60_000
 
@@ -254,22 +254,22 @@ def test_the_buffer_pauses_the_next_tick(library, settings):
 def test_database_errors_back_off_and_log_once(library, scratch_library, caplog):
     caplog.set_level(logging.WARNING, logger="metrics_cache.today")
     client = get_redis_connection("default")
-    assert today.tick() == "error"
-    assert today.tick() == "waiting"  # backing off
+    assert loop.tick() == "error"
+    assert loop.tick() == "waiting"  # backing off
     client.delete(keys.today_backoff())
-    assert today.tick() == "error"
+    assert loop.tick() == "error"
     assert client.ttl(keys.today_backoff()) >= 1
     failing = [r for r in caplog.records if "fast loop failing" in r.message]
     assert len(failing) == 1
-    assert "visitor_count" in today.loop_status()["error"]
+    assert "visitor_count" in loop.loop_status()["error"]
 
 
 def test_recovery_is_logged_and_clears_the_error(library, caplog, settings):
     caplog.set_level(logging.WARNING, logger="metrics_cache.today")
     client = get_redis_connection("default")
     client.hset(keys.today_loop_status(), mapping={"error": "OperationalError: gone"})
-    assert today.tick() == "ok"
-    assert today.loop_status()["error"] is None
+    assert loop.tick() == "ok"
+    assert loop.loop_status()["error"] is None
     recovered = [r.getMessage() for r in caplog.records if "recovered" in r.getMessage()]
     assert recovered == [f"fast loop recovered: today={published_total()}"]
 
@@ -278,7 +278,7 @@ def test_recount_today_prints_old_and_new_and_resets_delta(library, settings, ev
     settings.TODAY_COUNT_MODE = "delta"
     library.visit("2026-11-25 08:00:00", visitor_id=100)
     with at(2026, 11, 25, 10, 0):
-        today.tick()
+        loop.tick()
         library.visit("2026-11-25 09:00:00", visitor_id=50)  # invisible to delta
         out = StringIO()
         call_command("recount_today", stdout=out)
@@ -290,7 +290,7 @@ class TestTodayEndpoint:
     def test_cached(self, library, client):
         library.visit("2026-11-25 08:00:00")
         with at(2026, 11, 25, 10, 0):
-            today.tick()
+            loop.tick()
             body = client.get("/api/visitors/today").json()
         assert body["total"] == 1 and body["source"] == "cache" and body["date"] == "2026-11-25"
         assert body["generated_at"].startswith("2026-11-25T10:00:00")
@@ -306,7 +306,7 @@ class TestTodayEndpoint:
 
     def test_yesterdays_figure_is_not_served_as_today(self, library, client):
         with at(2026, 11, 25, 23, 0):
-            today.publish(7, today.timezone.localdate())
+            publishing.publish(7, timezone.localdate())
         with at(2026, 11, 26, 0, 1):
             body = client.get("/api/visitors/today").json()
         assert body["total"] == 0 and body["date"] == "2026-11-26"
@@ -315,8 +315,8 @@ class TestTodayEndpoint:
         client_redis = get_redis_connection("default")
         client_redis.set(keys.today_flight(), 1, ex=5)  # another request is counting
         with at(2026, 11, 25, 10, 0):
-            day = today.timezone.localdate()
-            threading.Timer(0.3, lambda: today.publish(42, day)).start()
+            day = timezone.localdate()
+            threading.Timer(0.3, lambda: publishing.publish(42, day)).start()
             with django_assert_num_queries(0, connection=connections["library"]):
                 body = client.get("/api/visitors/today").json()
         assert (body["total"], body["source"]) == (42, "db")
@@ -369,7 +369,7 @@ class TestIncrement:
             assert self.post(client, {"by": 4}).json()["total"] == 6
             assert published_total() == 6
             # The kiosks' 5 check-ins never reached SLiMS: the exact recount lowers, and says so.
-            assert today.reconcile_tick() == "ok"
+            assert loop.reconcile_tick() == "ok"
             assert published_total() == 1
         assert [e["total"] for e in events()] == [2, 6, 1]
         assert "lowered today's count: 6 → 1" in caplog.text
@@ -384,10 +384,10 @@ def test_after_switching_from_incremental_to_delta_the_recount_makes_the_count_e
     library.visit("2026-11-25 09:00:00")
     with at(2026, 11, 25, 10, 0):
         settings.TODAY_COUNT_MODE = "incremental"
-        assert today.tick() == "ok"
-        get_redis_connection("default").incrby(keys.today_counter(today.timezone.localdate()), 3)
-        assert today.tick() == "ok"
+        assert loop.tick() == "ok"
+        get_redis_connection("default").incrby(keys.today_counter(timezone.localdate()), 3)
+        assert loop.tick() == "ok"
         assert published_total() == 5  # three kiosk check-ins SLiMS never recorded
         settings.TODAY_COUNT_MODE = "delta"
-        assert today.reconcile_tick() == "ok"
+        assert loop.reconcile_tick() == "ok"
         assert published_total() == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from metrics_cache.doctor import examine
+from metrics_cache.operations.doctor import examine
 
 
 class Command(BaseCommand):

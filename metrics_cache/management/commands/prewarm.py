@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from metrics_cache import snapshots
-from metrics_cache.registry import BY_NAME, METRICS
-from metrics_cache.tasks import refresh_metric
+from metrics_cache.snapshots import refresh
+from metrics_cache.snapshots.registry import BY_NAME, METRICS
+from metrics_cache.snapshots.tasks import refresh_metric
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
                 refresh_metric.apply_async(args=[name], kwargs={"force": True})
             self.stdout.write(f"Queued {len(names)} refresh(es): {', '.join(names)}")
             return
-        results = snapshots.refresh(names, force=True)
+        results = refresh.refresh(names, force=True)
         self.stdout.write(f"{'metric':<22}{'rows':>6}{'ms':>9}  status")
         for result in results:
             rows = "-" if result.rows is None else str(result.rows)

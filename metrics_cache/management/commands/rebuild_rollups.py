@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from metrics_cache import folding, rollups
+from metrics_cache.rollups import engine, jobs, verification
+from metrics_cache.rollups.sources import sources
 
 
 class Command(BaseCommand):
@@ -14,20 +15,20 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--source", choices=sorted(folding.SOURCES), action="append")
+        parser.add_argument("--source", choices=sorted(sources()), action="append")
 
     def handle(self, *args, **options) -> None:
-        for name in options["source"] or list(folding.SOURCES):
-            state = rollups.live_state(name)
+        for name in options["source"] or list(sources()):
+            state = engine.live_state(name)
             if state is None or state.built_at is None:
-                while not folding.build_step():
+                while not jobs.build_step():
                     pass
-                state = rollups.live_state(name)
+                state = engine.live_state(name)
                 self.stdout.write(
                     f"{name}: first build done, {state.rows_folded} rows up to id {state.last_id}"
                 )
                 continue
-            record = folding.verify(name)
+            record = verification.verify(name)
             self.stdout.write(
                 f"{name}: recomputed {record.rows_scanned} rows up to id {record.watermark}; "
                 f"{record.days_differing} days and {record.tallies_differing} tallies differed "

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from metrics_cache import today
+from metrics_cache.today import loop, modes
 
 
 class Command(BaseCommand):
@@ -14,6 +13,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         day = timezone.localdate()
-        old, result = today.recount(day)
+        old, result = loop.recount(day)
         before = "unknown" if old is None else str(old["total"])
-        self.stdout.write(f"{day} ({settings.TODAY_COUNT_MODE} mode): {before} → {result.total}")
+        self.stdout.write(f"{day} ({modes.configured().name} mode): {before} → {result.total}")

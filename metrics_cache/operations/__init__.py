@@ -1,0 +1,1 @@
+"""Running the service: health, Prometheus, doctor, system checks and the beat schedule."""

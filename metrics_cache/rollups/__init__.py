@@ -1,0 +1,1 @@
+"""SLiMS tables folded incrementally into the service's own tables: the engine and its jobs."""

@@ -1,0 +1,94 @@
+"""OpenAPI parts shared by the views (drf-spectacular): the envelopes, the error and warming
+answers, and the endpoints that are not DRF views."""
+
+from __future__ import annotations
+
+import functools
+
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+Period = inline_serializer(
+    "Period",
+    fields={
+        "from": serializers.DateField(allow_null=True, help_text="null: all time"),
+        "to": serializers.DateField(help_text="yesterday, in the library's time zone"),
+    },
+)
+
+
+@functools.cache
+def envelope(name: str, item: type[serializers.Serializer], many: bool):
+    return inline_serializer(
+        f"{name.title().replace('_', '')}Snapshot",
+        fields={
+            "generated_at": serializers.DateTimeField(),
+            "ttl_seconds": serializers.IntegerField(help_text="the configured TTL"),
+            "period": Period,
+            "data": item(many=many),
+        },
+    )
+
+
+class Warming(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["warming"])
+    message = serializers.CharField()
+    retry_after_seconds = serializers.IntegerField()
+
+
+class Problem(serializers.Serializer):
+    """Every error's shape (serving.errors)."""
+
+    status = serializers.CharField(help_text="e.g. not_found, method_not_allowed, invalid")
+    message = serializers.CharField()
+    errors = serializers.DictField(required=False, help_text="per field, when status is invalid")
+
+
+WARMING = OpenApiResponse(Warming, description="not in the cache yet: retry after Retry-After")
+NOT_MODIFIED = OpenApiResponse(description="not modified (If-None-Match matched the ETag)")
+UNAVAILABLE = OpenApiResponse(Problem, description="the cache is unreachable")
+BAD_REQUEST = OpenApiResponse(Problem, description="a malformed request")
+
+
+def document_extra_paths(result, generator, request, public):
+    """The endpoints that are not DRF views: the SSE stream, health and metrics."""
+    paths = result.setdefault("paths", {})
+    paths["/api/visitors/today/stream"] = {
+        "get": {
+            "operationId": "visitors_today_stream",
+            "tags": ["Visitors"],
+            "summary": "Today's count, live (Server-Sent Events)",
+            "description": (
+                "`init` {total, source, at} on every connection, `update` {total, generated_at}"
+                " whenever the count changes and at local midnight, keep-alive every 20 s."
+            ),
+            "responses": {
+                "200": {"description": "an event stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                "400": {"description": "a malformed Last-Event-ID"},
+                "404": {"description": "ENABLE_SSE_TODAY=false"},
+            },
+        }
+    }  # fmt: skip
+    paths["/health"] = {
+        "get": {
+            "operationId": "health",
+            "tags": ["Operations"],
+            "summary": "Health: ok, degraded (200) or unavailable (503)",
+            "responses": {
+                "200": {"description": "ok or degraded",
+                        "content": {"application/json": {"schema": {"type": "object"}}}},
+                "503": {"description": "Redis unreachable: the service cannot serve"},
+            },
+        }
+    }  # fmt: skip
+    paths["/metrics"] = {
+        "get": {
+            "operationId": "metrics",
+            "tags": ["Operations"],
+            "summary": "Prometheus metrics",
+            "responses": {"200": {"description": "Prometheus text format",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}}},
+        }
+    }  # fmt: skip
+    return result

@@ -1,0 +1,1 @@
+"""The daily snapshots: the metric registry, computing, storing and restoring them."""
