@@ -10,7 +10,7 @@ from django_redis import get_redis_connection
 from demo import writer as writer_module
 from demo.schema import create_statements, drop_statements
 from demo.writer import library_writer
-from tests.library import LibraryRows
+from tests.support.library import LibraryRows
 
 
 def _library_options() -> dict:

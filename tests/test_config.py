@@ -289,7 +289,7 @@ def test_daphne_process_loop_and_collector(loop, module):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "config.daphne", "--port", str(port), "-v", "0",
-         "tests.probe_app:application"],
+         "tests.support.probe_app:application"],
         cwd=ROOT, env={**os.environ, "WEB_EVENT_LOOP": loop},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

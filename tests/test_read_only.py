@@ -11,7 +11,7 @@ from django.db import DatabaseError, connections
 
 from demo.schema import SLIMS_TABLES
 from metrics_cache.today import loop
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

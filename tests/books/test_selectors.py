@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from books.selectors import TopBorrower, top_borrowers
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

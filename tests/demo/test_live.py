@@ -17,7 +17,7 @@ from demo.schedules import DEMO_CHECKINS, sync_demo_schedule
 from demo.tasks import record_checkins
 from demo.writer import library_writer
 from metrics_cache.today import loop, publishing
-from tests.library import library_test
+from tests.support.library import library_test
 from visitors.models import Visit
 
 JAKARTA = ZoneInfo("Asia/Jakarta")

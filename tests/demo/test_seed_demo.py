@@ -10,7 +10,7 @@ from django.db import connections
 
 from books.models import Biblio, Item, Loan, Member
 from demo.schema import MARKER_TABLE, SLIMS_TABLES
-from tests.library import library_test
+from tests.support.library import library_test
 from visitors.models import Visit
 
 pytestmark = library_test

@@ -17,7 +17,7 @@ from tests.e2e.processes import (
     stop,
     wait_for,
 )
-from tests.library import LibraryRows
+from tests.support.library import LibraryRows
 
 INTERVAL_MS = 1000
 

@@ -12,7 +12,7 @@ from demo.writer import library_writer
 from tests.e2e.browser import chromium, console_errors
 from tests.e2e.conftest import start_system
 from tests.e2e.processes import wait_for
-from tests.library import LibraryRows
+from tests.support.library import LibraryRows
 
 pytestmark = pytest.mark.django_db(databases=["default", "library"], transaction=True)
 

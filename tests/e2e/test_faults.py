@@ -25,7 +25,7 @@ from tests.e2e.conftest import start_system
 from tests.e2e.faults import Poller, TcpProxy, get, record, rss_mib
 from tests.e2e.processes import free_port, queued_ticks, redis_refuses, wait_for
 from tests.e2e.sse import SSEClient
-from tests.library import LibraryRows
+from tests.support.library import LibraryRows
 
 pytestmark = pytest.mark.django_db(databases=["default", "library"], transaction=True)
 

@@ -18,7 +18,7 @@ from demo.writer import library_writer
 from metrics_cache.base import keys
 from tests.e2e.processes import queued_ticks, redis_refuses, wait_for
 from tests.e2e.sse import SSEClient
-from tests.library import LibraryRows
+from tests.support.library import LibraryRows
 
 INTERVAL_MS = 1000
 

@@ -8,7 +8,7 @@ from io import StringIO
 
 from django.core.management import call_command
 
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

@@ -12,7 +12,7 @@ import time_machine
 from django.core.management import call_command
 
 from metrics_cache.snapshots.registry import METRICS
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

@@ -7,7 +7,7 @@ decides whether an answer carries HSTS and whether Django redirects to HTTPS."""
 from __future__ import annotations
 
 from metrics_cache.serving import clients
-from tests.asgi import scope
+from tests.support.asgi import scope
 
 PROXY = "10.0.0.2"
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from metrics_cache.today import loop
-from tests.library import library_test
+from tests.support.library import library_test
 
 
 @pytest.mark.django_db

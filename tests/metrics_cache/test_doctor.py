@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db import connections
 
 from demo.schema import SLIMS_TABLES
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

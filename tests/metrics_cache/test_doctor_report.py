@@ -11,7 +11,7 @@ from django.db import connections
 
 from demo.writer import library_writer
 from metrics_cache.operations.doctor import examine
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

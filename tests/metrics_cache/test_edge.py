@@ -26,8 +26,8 @@ from metrics_cache.serving.edge import ROUTES, Edge
 from metrics_cache.serving.instruments import REGISTRY
 from metrics_cache.snapshots import store
 from metrics_cache.today import publishing
-from tests.asgi import _call, call, django_stand_in, scope
-from tests.library import library_test
+from tests.support.asgi import _call, call, django_stand_in, scope
+from tests.support.library import library_test
 from tests.test_feature_flags import urls_with
 
 pytestmark = library_test

@@ -20,7 +20,7 @@ from metrics_cache.serving import fanout
 from metrics_cache.serving import stream as sse
 from metrics_cache.serving.edge import Edge
 from metrics_cache.today import publishing
-from tests.asgi import OpenStream, call, django_stand_in, scope
+from tests.support.asgi import OpenStream, call, django_stand_in, scope
 
 pytestmark = pytest.mark.django_db(databases=["default", "library"], transaction=True)
 

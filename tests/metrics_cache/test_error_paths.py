@@ -11,7 +11,7 @@ from django_redis import get_redis_connection
 
 from metrics_cache.base import keys
 from metrics_cache.snapshots.registry import METRICS
-from tests.library import library_test
+from tests.support.library import library_test
 
 ERROR = {"status": "error", "message": "internal error"}
 

@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

@@ -17,7 +17,7 @@ from django_redis import get_redis_connection
 from demo.writer import library_writer
 from metrics_cache.base import keys
 from metrics_cache.today import lock, loop, publishing
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

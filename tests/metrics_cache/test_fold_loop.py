@@ -19,7 +19,7 @@ import time_machine
 
 from metrics_cache.rollups import engine
 from metrics_cache.rollups.models import RollupState
-from tests.library import library_test
+from tests.support.library import library_test
 from visitors import rollups as visit_rollups
 from visitors.models import VisitDay
 

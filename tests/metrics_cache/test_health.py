@@ -18,7 +18,7 @@ from metrics_cache.base import redis as base_redis
 from metrics_cache.operations import health
 from metrics_cache.snapshots.registry import METRICS
 from metrics_cache.today import loop
-from tests.library import library_test
+from tests.support.library import library_test
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 

@@ -15,7 +15,7 @@ from django.db import connections
 
 from metrics_cache.operations.health import fast_loop_current
 from metrics_cache.today import loop
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

@@ -18,7 +18,7 @@ from django_redis import get_redis_connection
 
 from metrics_cache.base import keys
 from metrics_cache.today import counting, loop, modes, publishing
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

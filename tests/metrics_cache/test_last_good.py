@@ -17,7 +17,7 @@ from django_redis import get_redis_connection
 
 from metrics_cache.snapshots import refresh
 from metrics_cache.snapshots.tasks import refresh_metric
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

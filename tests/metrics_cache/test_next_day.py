@@ -19,7 +19,7 @@ from metrics_cache.snapshots import store
 from metrics_cache.snapshots.registry import BY_NAME
 from metrics_cache.snapshots.tasks import prewarm, refresh_metric
 from metrics_cache.today import loop, publishing
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

@@ -17,7 +17,7 @@ from demo.schema import create_statements
 from demo.writer import library_writer
 from metrics_cache.base import keys
 from metrics_cache.today import loop, publishing
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from metrics_cache.snapshots import privacy, refresh, store
 from metrics_cache.snapshots.privacy import mask_name
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

@@ -12,7 +12,7 @@ import time_machine
 from django.db import connections
 
 from metrics_cache.today import counter, loop, publishing
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

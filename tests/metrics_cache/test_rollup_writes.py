@@ -14,7 +14,7 @@ import time_machine
 from django.db import connections
 
 from metrics_cache.rollups import engine, jobs, tallies
-from tests.library import library_test
+from tests.support.library import library_test
 from visitors import rollups as visit_rollups
 from visitors.models import VisitDay, VisitorTally
 

@@ -28,7 +28,7 @@ from metrics_cache.rollups.models import RollupState, RollupVerification
 from metrics_cache.snapshots.context import RunContext
 from metrics_cache.snapshots.registry import METRICS
 from metrics_cache.today import counting, loop, publishing
-from tests.library import library_test
+from tests.support.library import library_test
 from visitors import rollups as visit_rollups
 from visitors import selectors as visit_selectors
 from visitors.models import VisitDay, VisitorTally

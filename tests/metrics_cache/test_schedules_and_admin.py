@@ -11,7 +11,7 @@ from django_celery_beat.models import PeriodicTask
 
 from metrics_cache.operations.schedules import sync_schedules
 from metrics_cache.snapshots.models import SnapshotRecord
-from tests.library import library_test
+from tests.support.library import library_test
 
 
 @pytest.mark.django_db

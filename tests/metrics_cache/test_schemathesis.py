@@ -10,7 +10,7 @@ from django.core.management import call_command
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

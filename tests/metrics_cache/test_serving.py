@@ -18,7 +18,7 @@ from metrics_cache.snapshots import store
 from metrics_cache.snapshots.models import SnapshotRecord
 from metrics_cache.snapshots.registry import BY_NAME, METRICS
 from metrics_cache.snapshots.tasks import refresh_group, refresh_metric
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

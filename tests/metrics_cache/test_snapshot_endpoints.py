@@ -10,7 +10,7 @@ import time_machine
 from django.core.management import call_command
 from django.db import connections
 
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

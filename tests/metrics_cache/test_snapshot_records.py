@@ -15,7 +15,7 @@ from metrics_cache.snapshots import refresh, store
 from metrics_cache.snapshots.context import RunContext
 from metrics_cache.snapshots.models import SnapshotRecord
 from metrics_cache.snapshots.registry import BY_NAME
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

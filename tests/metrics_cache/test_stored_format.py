@@ -8,7 +8,7 @@ import json
 from django_redis import get_redis_connection
 
 from metrics_cache.base import keys
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

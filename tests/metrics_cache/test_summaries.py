@@ -16,7 +16,7 @@ from django_redis import get_redis_connection
 
 from metrics_cache.base import keys
 from metrics_cache.today import loop
-from tests.library import library_test
+from tests.support.library import library_test
 
 pytestmark = library_test
 

@@ -13,7 +13,7 @@ from django_redis import get_redis_connection
 from config.asgi import application
 from metrics_cache.base import keys
 from metrics_cache.serving import clients
-from tests.asgi import call, scope
+from tests.support.asgi import call, scope
 
 pytestmark = pytest.mark.django_db
 

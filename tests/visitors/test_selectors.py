@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import time_machine
 from django.utils import timezone
 
-from tests.library import library_test
+from tests.support.library import library_test
 from visitors.selectors import (
     TopVisitor,
     daily_visit_totals,
