@@ -1,4 +1,4 @@
-"""Who is asking (metrics_cache.clients): a reverse proxy's X-Forwarded-For and X-Forwarded-Proto
+"""Who is asking (serving.clients): a reverse proxy's X-Forwarded-For and X-Forwarded-Proto
 count only when the peer is in TRUSTED_PROXIES, and then only as far as a client cannot forge.
 
 The address decides whose throttle budget a request spends and what the log says; the scheme

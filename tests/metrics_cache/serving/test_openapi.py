@@ -1,15 +1,10 @@
-"""Offline API docs, the OpenAPI document, and Prometheus metrics."""
+"""Offline API docs and the OpenAPI document."""
 
 from __future__ import annotations
 
 import re
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
-
-from metrics_cache.today import loop
-from tests.support.library import library_test
 
 
 @pytest.mark.django_db
@@ -46,31 +41,3 @@ def test_openapi_json_documents_every_answer(client):
             body = operation["responses"].get("200", {}).get("content", {})
             if "application/json" in body and path != "/health":
                 assert "$ref" in body["application/json"]["schema"], path
-
-
-@library_test[0]
-@library_test[1]
-def test_prometheus_metrics(library, client, settings):
-    settings.VISITOR_SYNC_BUFFER_MS = 0
-    call_command("prewarm", "--only", "weekly", stdout=StringIO())
-    loop.tick()
-
-    def answers(metric: str, outcome: str) -> float:
-        text = client.get("/metrics").content.decode()
-        labels = f'metric="{metric}",outcome="{outcome}"'
-        found = re.search(rf"^libdash_snapshot_answers_total\{{{labels}\}} (\S+)$", text, re.M)
-        return float(found.group(1)) if found else 0.0
-
-    hits, warming = answers("weekly", "hit"), answers("monthly", "warming")
-    client.get("/api/visitors/weekly")
-    client.get("/api/visitors/monthly")  # a miss: warming
-    assert answers("weekly", "hit") == hits + 1
-    assert answers("monthly", "warming") == warming + 1
-    text = client.get("/metrics").content.decode()
-    assert re.search(r'^libdash_snapshot_age_seconds\{metric="weekly"\} [0-9.]+$', text, re.M)
-    assert re.search(r"^libdash_fast_loop_last_duration_seconds [0-9.e-]+$", text, re.M)
-    assert re.search(r"^libdash_fast_loop_last_success_timestamp_seconds [0-9.e+]+$", text, re.M)
-    assert "libdash_sse_clients 0.0" in text
-    assert 'libdash_request_duration_seconds_count{method="GET",route="api/visitors/weekly"}' in (
-        text
-    )

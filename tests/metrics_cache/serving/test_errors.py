@@ -1,4 +1,4 @@
-"""Query parameters are ignored and every error answers one JSON shape (metrics_cache.errors)."""
+"""Query parameters are ignored and every error answers one JSON shape (serving.errors)."""
 
 from __future__ import annotations
 

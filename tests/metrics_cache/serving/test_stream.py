@@ -1,4 +1,4 @@
-"""The edge's SSE broadcast (metrics_cache.sse.Broadcast), on fresh instances: every client gets
+"""The edge's SSE broadcast (serving.stream.Broadcast), on fresh instances: every client gets
 each update once, keep-alives flow, a gone client is dropped, a late joiner finds the updates it
 missed, and each event loop (daphne has one; tests make several) gets its own writer."""
 
