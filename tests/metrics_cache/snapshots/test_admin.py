@@ -1,40 +1,14 @@
-"""Beat schedules in the database (admin-editable) and the snapshot admin."""
+"""The snapshot admin: each snapshot's age, the stale filter and the refresh action."""
 
 from __future__ import annotations
 
 import re
 from io import StringIO
 
-import pytest
 from django.core.management import call_command
-from django_celery_beat.models import PeriodicTask
 
-from metrics_cache.operations.schedules import sync_schedules
 from metrics_cache.snapshots.models import SnapshotRecord
 from tests.support.library import library_test
-
-
-@pytest.mark.django_db
-def test_schedules_follow_the_environment_and_keep_admin_edits(settings):
-    sync_schedules()
-    visitors = PeriodicTask.objects.get(name="snapshots: visitors")
-    books = PeriodicTask.objects.get(name="snapshots: books")
-    assert (visitors.crontab.minute, visitors.crontab.hour) == ("5", "0")
-    assert (books.crontab.minute, books.crontab.hour) == ("10", "0")
-    assert str(visitors.crontab.timezone) == "Asia/Jakarta"
-    assert visitors.args == '["visitors"]'
-
-    # An admin moves the visitors job; a restart with the same environment keeps the edit.
-    visitors.crontab = type(visitors.crontab).objects.create(minute="30", hour="2")
-    visitors.save()
-    sync_schedules()
-    assert PeriodicTask.objects.get(name="snapshots: visitors").crontab.minute == "30"
-
-    # A changed variable wins again.
-    settings.VISITOR_SLOW_CRON = "15 1 * * *"
-    sync_schedules()
-    moved = PeriodicTask.objects.get(name="snapshots: visitors")
-    assert (moved.crontab.minute, moved.crontab.hour) == ("15", "1")
 
 
 def result_rows(html: str) -> dict[str, str]:
