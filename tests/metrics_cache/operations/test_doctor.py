@@ -1,11 +1,10 @@
-"""manage.py doctor and the system checks: they report, and change nothing."""
+"""manage.py doctor: it reports, and changes nothing."""
 
 from __future__ import annotations
 
 from io import StringIO
 
 import pytest
-from django.core.checks import run_checks
 from django.core.management import CommandError, call_command
 from django.db import connections
 
@@ -65,16 +64,3 @@ def test_doctor_fails_on_missing_tables(scratch_library):
         call_command("doctor", stdout=out)
     assert "table visitor_count is missing" in out.getvalue()
     assert table_names() == set()
-
-
-def test_database_check_reports_missing_tables(scratch_library):
-    errors = run_checks(databases=["library"])
-    assert any(e.id == "libdash.E001" and "visitor_count" in e.msg for e in errors)
-
-
-def test_configuration_warnings(library, settings):
-    settings.TODAY_COUNT_MODE = "incremental"
-    settings.TODAY_INCREMENT_TOKEN = None
-    settings.MEMBER_DETAILS = "full"
-    ids = {message.id for message in run_checks()}
-    assert {"libdash.W001", "libdash.W002"} <= ids
