@@ -1,4 +1,4 @@
-"""The fold loop (metrics_cache.rollups.fold) as an operator sees it: each read on SLiMS timed in
+"""The fold loop (rollups.engine.fold) as an operator sees it: each read on SLiMS timed in
 milliseconds (the admin and /health report the longest), no pause unless one is asked for, an
 upper id bound kept, a tick out of time folding one chunk and stopping, and a fold that lost
 the watermark to another saying so.
