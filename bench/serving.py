@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import machine  # noqa: E402
-from tests.e2e.processes import free_port, stop, wait_for  # noqa: E402
+from bench.harness.processes import free_port, stop, wait_for  # noqa: E402
 
 BARE_KEY = "bench:bare:weekly"
 
