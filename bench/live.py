@@ -945,7 +945,7 @@ def main() -> None:
     parser.add_argument(
         "--web-app",
         help="an ASGI app served by `python -m config.daphne` in place of the service's web "
-        "process (bench.bare_sse:application: the fan-out yardstick)",
+        "process (bench.baselines.bare_sse:application: the fan-out yardstick)",
     )
     parser.add_argument("--skip-fast-loop", action="store_true")
     parser.add_argument("--skip-sse", action="store_true")

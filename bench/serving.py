@@ -123,7 +123,7 @@ def main() -> None:
     # The same server as the service's: config.daphne (daphne on the same event loop), no
     # access log.
     bare_command = [sys.executable, "-m", "config.daphne", "--port", str(bare_port), "-v", "0",
-                    "bench.bare_asgi:application"]  # fmt: skip
+                    "bench.baselines.bare_asgi:application"]  # fmt: skip
     bare_env = {**os.environ, "BARE_REDIS_URL": args.redis_url, "BARE_KEY": BARE_KEY}
     bare = start(bare_command, bare_env, ROOT, f"http://127.0.0.1:{bare_port}/")
     try:
