@@ -71,14 +71,14 @@ def run(args: argparse.Namespace, visits: MarkedVisits) -> dict:
                 f"{sample['examined']:>11,} rows examined  total {sample['total']:,}"
             )
 
-    case("direct", args.direct_runs, lambda: direct.count(day))
+    case("direct", args.direct_runs, lambda: direct.tick(day))
     case(
         "delta, first tick of the day",
         args.runs,
-        lambda: delta.count(day),
+        lambda: delta.tick(day),
         before=lambda index: redis.delete(keys.today_delta_state()),
     )
-    case("delta, steady, no new rows", args.runs, lambda: delta.count(day))
+    case("delta, steady, no new rows", args.runs, lambda: delta.tick(day))
 
     # New rows dated `day`, after its last row (the table ends at --day's noon), one second apart.
     with connection.cursor() as cursor:
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace, visits: MarkedVisits) -> dict:
             visits.insert(moment)
 
     new_rows = f"delta, steady, {args.new_rows} new rows"
-    case(new_rows, args.runs, lambda: delta.count(day), before=insert_rows)
+    case(new_rows, args.runs, lambda: delta.tick(day), before=insert_rows)
     if connection_id(connection) != session:
         raise RuntimeError("the library connection was replaced during the fast-loop runs")
     return {
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace, visits: MarkedVisits) -> dict:
         "cases": cases,
         "overhead": overhead,
         "delta_total": cases[new_rows][-1]["total"],
-        "direct_total": direct.count(day).total,
+        "direct_total": direct.tick(day).total,
         "inserted": len(visits.ids),
     }
 

@@ -64,7 +64,7 @@ def prepare(args, payload: bytes) -> None:
         "from metrics_cache.snapshots.registry import BY_NAME\n"
         "from metrics_cache.today.publishing import publish\n"
         "payload = sys.stdin.buffer.read()\n"
-        "store._store(BY_NAME['weekly'], payload, timezone.localtime())\n"
+        "store.write(BY_NAME['weekly'], payload, timezone.localtime())\n"
         f"client().set({BARE_KEY!r}, payload)\n"
         "publish(1234, timezone.localdate(), ttl=86400)\n"
     )
