@@ -1,8 +1,8 @@
-"""The fast path's header composition (metrics_cache.headers.as_django) for a request with an
-allowed Origin, this checkout against another revision's, in alternating rounds (this machine's
-speed drifts; only alternating runs compare).
+"""The fast path's header composition (metrics_cache.serving.headers.as_django) for a request
+with an allowed Origin, this checkout against another revision's, in alternating rounds (a
+machine's speed drifts; only alternating runs compare).
 
-    .venv/bin/python bench/headers_origin.py --before 384c689 [--rounds 20] [--calls 20000]
+    python -m bench.headers_origin --before <revision> [--rounds 20] [--calls 20000]
 
 Prints the minimum and median microseconds per call of each, and their ratio.
 """
@@ -19,7 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.harness.processes import ROOT
+
+# Where the module lives in a revision: metrics_cache/serving/, or metrics_cache/ in older ones.
+PATHS = ("metrics_cache/serving/headers.py", "metrics_cache/headers.py")
 ORIGIN = "https://perpustakaan.example.ac.id"
 
 
@@ -30,6 +33,15 @@ def load(path: Path, name: str):
     return module
 
 
+def revision_source(revision: str) -> str:
+    for path in PATHS:
+        shown = subprocess.run(["git", "show", f"{revision}:{path}"], cwd=ROOT,
+                               capture_output=True, text=True)  # fmt: skip
+        if shown.returncode == 0:
+            return shown.stdout
+    sys.exit(f"{revision} has none of {', '.join(PATHS)}")
+
+
 def per_call(module, scope, view_headers, calls: int) -> float:
     started = time.perf_counter()
     for _ in range(calls):
@@ -38,7 +50,9 @@ def per_call(module, scope, view_headers, calls: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.headers_origin", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--before", required=True, help="git revision to compare with")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--calls", type=int, default=20000)
@@ -46,16 +60,12 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("SECRET_KEY", "bench")
     os.environ["CORS_ALLOWED_ORIGINS"] = ORIGIN
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
-    from metrics_cache import headers as after
+    from metrics_cache.serving import headers as after
 
-    source = subprocess.run(
-        ["git", "show", f"{args.before}:metrics_cache/headers.py"],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
+    source = revision_source(args.before)
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory, "headers_before.py")
         path.write_text(source)

@@ -1,7 +1,7 @@
 """Times `manage.py seed_demo` on MariaDB at benchmark sizes; prints a Markdown table.
 
-Usage: .venv/bin/python bench/seed_demo.py [--mysql mysql://root@127.0.0.1:3306]
-                                            [--sizes 1000000 5000000]
+    python -m bench.seed_demo [--mysql mysql://root@127.0.0.1:3306] [--sizes 1000000 5000000]
+
 Each size seeds its own database (bench_slims_<n>), which later benchmarks reuse.
 """
 
@@ -13,15 +13,14 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import MySQLdb
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.harness.processes import ROOT
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(prog="python -m bench.seed_demo")
     parser.add_argument("--mysql", default="mysql://root@127.0.0.1:3306")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
     args = parser.parse_args()

@@ -1,43 +1,42 @@
-"""Cached reads: the service's fast path against a bare ASGI app on the same daphne, and
-against the plain Node server (Fastify + ioredis) in ../shared/peer, in alternating runs.
+"""Cached reads: the service's fast path against a bare ASGI app on the same server, and against
+a plain Node server (Fastify + ioredis), in alternating runs.
 
-Usage: .venv/bin/python bench/serving.py [--peer-dir /work/peer-bench] [--duration 10s]
-                                         [--rounds 4] [--connections 64]
-                                         [--redis-url redis://127.0.0.1:6379/11]
+    python -m bench.serving [--duration 10s] [--rounds 4] [--connections 64]
+                            [--redis-url redis://127.0.0.1:6379/11] [--peer-dir bench/.peer]
 
-Every server answers the same bytes: the peer's weekly payload (`node seed.js --out`) is stored
-as the service's weekly snapshot (through snapshots._store, as a daily job stores it) and under
-the bare app's key. The service runs as the Procfile's `web` line does (config/web.py, with
-WEB_CONCURRENCY processes) and with its throttle on (counting every request; the limit high
-enough that one load generator is not refused). `compare.sh` alternates A B, B A, ... and prints
-median ratios; this script collects them as Markdown on stdout (progress on stderr).
+Every server answers the same bytes: the Node yardstick's weekly payload (`node seed.js --out`)
+is stored as the service's weekly snapshot (as a daily job stores it) and under the bare app's
+key. The service runs as the Procfile's `web` line does (config/web.py, with WEB_CONCURRENCY
+processes) and with its throttle on (counting every request; the limit high enough that one load
+generator is not refused). bench/baselines/compare.sh alternates A B, B A, ... and prints median
+ratios; this script collects them as Markdown on stdout (progress on stderr).
 
-Needs wrk (apt-get install -y wrk) and the peer copied out of the repository with its
-packages installed (see ../shared/peer/README.md).
+The Node yardstick (bench/baselines/node/) is copied into --peer-dir, a folder git ignores, and
+its pinned packages are installed there with `npm ci` from the npm registry the first time (and
+whenever its lockfile changes). Needs node >= 20 with npm, and wrk (bench/baselines/load.sh
+installs it with apt-get when run as root).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.harness.machine import machine
+from bench.harness.processes import ROOT, free_port, start_answering, stop
+from bench.harness.report import log
 
-from bench.common import machine  # noqa: E402
-from tests.e2e.processes import free_port, stop, wait_for  # noqa: E402
-
+BASELINES = ROOT / "bench" / "baselines"
+NODE_FILES = ("package.json", "package-lock.json", "server.js", "seed.js")
 BARE_KEY = "bench:bare:weekly"
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def service_env(args, workers: int) -> dict[str, str]:
@@ -57,39 +56,52 @@ def prepare(args, payload: bytes) -> None:
     Path(env["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env,
                    check=True, timeout=300)  # fmt: skip
-    store = (
+    code = (
         "import sys, django; django.setup()\n"
         "from django.utils import timezone\n"
-        "from metrics_cache import snapshots, today\n"
-        "from metrics_cache.registry import BY_NAME\n"
+        "from metrics_cache.base.redis import client\n"
+        "from metrics_cache.snapshots import store\n"
+        "from metrics_cache.snapshots.registry import BY_NAME\n"
+        "from metrics_cache.today.publishing import publish\n"
         "payload = sys.stdin.buffer.read()\n"
-        "snapshots._store(BY_NAME['weekly'], payload, timezone.localtime())\n"
-        f"snapshots.redis().set({BARE_KEY!r}, payload)\n"
-        "today.publish(1234, timezone.localdate(), ttl=86400)\n"
+        "store.write(BY_NAME['weekly'], payload, timezone.localtime())\n"
+        f"client().set({BARE_KEY!r}, payload)\n"
+        "publish(1234, timezone.localdate(), ttl=86400)\n"
     )
-    subprocess.run([sys.executable, "-c", store], cwd=ROOT, env=env, input=payload, check=True,
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, input=payload, check=True,
                    timeout=120)  # fmt: skip
 
 
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+def redis_location(url: str) -> dict[str, str]:
+    """--redis-url as the Node yardstick's environment (it keeps its keys in the same database)."""
+    parts = urlsplit(url)
+    return {"REDIS_HOST": parts.hostname or "127.0.0.1", "REDIS_PORT": str(parts.port or 6379),
+            "REDIS_DB": parts.path.strip("/") or "0"}  # fmt: skip
 
 
-def start(command: list[str], env: dict[str, str], cwd: Path, url: str) -> subprocess.Popen:
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
-    wait_for(lambda: answers(url), 60, url)
-    return process
+def install_node_yardstick(peer: Path) -> Path:
+    """Copies the Node yardstick into `peer` and installs its pinned packages there (`npm ci`)
+    unless the same lockfile is installed already; returns `peer`."""
+    for program in ("node", "npm"):
+        if shutil.which(program) is None:
+            sys.exit(f"{program} is not on PATH: the Node yardstick needs node >= 20 and npm")
+    peer.mkdir(parents=True, exist_ok=True)
+    for name in NODE_FILES:
+        shutil.copyfile(BASELINES / "node" / name, peer / name)
+    lockfile = hashlib.sha256((peer / "package-lock.json").read_bytes()).hexdigest()
+    stamp = peer / "node_modules" / ".installed-lockfile"
+    if not stamp.exists() or stamp.read_text() != lockfile:
+        log(f"npm ci in {peer}")
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=peer, check=True,
+                       stdout=sys.stderr)  # fmt: skip
+        stamp.write_text(lockfile)
+    return peer
 
 
 def compare(args, a_url: str, a_pid: int, b_url: str, b_pid: int, path: str, peer_path: str):
     env = {**os.environ, "CANDIDATE_PID": str(a_pid), "PEER_PID": str(b_pid),
            "PEER_PATH": peer_path}  # fmt: skip
-    command = [str(Path(args.peer_dir) / "compare.sh"), a_url, b_url, path,
+    command = [str(BASELINES / "compare.sh"), a_url, b_url, path,
                str(args.connections), args.duration, str(args.rounds)]  # fmt: skip
     output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
     log(output)
@@ -105,17 +117,25 @@ def compare(args, a_url: str, a_pid: int, b_url: str, b_pid: int, path: str, pee
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--peer-dir", default=str(ROOT.parent / "peer-bench"))
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.serving", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--peer-dir",
+        default=str(ROOT / "bench" / ".peer"),
+        help="where the Node yardstick is installed (ignored by git)",
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11")
     parser.add_argument("--duration", default="10s")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
-    peer = Path(args.peer_dir)
+    peer = install_node_yardstick(Path(args.peer_dir).resolve())
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run(["node", "seed.js", "--out", out], cwd=peer / "fastify", check=True,
-                       capture_output=True)  # fmt: skip
+        where = redis_location(args.redis_url)
+        seed = ["node", "seed.js", "--host", where["REDIS_HOST"], "--port", where["REDIS_PORT"],
+                "--db", where["REDIS_DB"], "--out", out]  # fmt: skip
+        subprocess.run(seed, cwd=peer, check=True, capture_output=True)
         payload = (Path(out) / "visitors_weekly.json").read_bytes()
     prepare(args, payload)
     rows = []
@@ -123,21 +143,23 @@ def main() -> None:
     # The same server as the service's: config.daphne (daphne on the same event loop), no
     # access log.
     bare_command = [sys.executable, "-m", "config.daphne", "--port", str(bare_port), "-v", "0",
-                    "bench.bare_asgi:application"]  # fmt: skip
+                    "bench.baselines.bare_asgi:application"]  # fmt: skip
     bare_env = {**os.environ, "BARE_REDIS_URL": args.redis_url, "BARE_KEY": BARE_KEY}
-    bare = start(bare_command, bare_env, ROOT, f"http://127.0.0.1:{bare_port}/")
+    bare = start_answering(bare_command, bare_env, f"http://127.0.0.1:{bare_port}/")
     try:
         for workers in (1, 2):
             port, node_port = free_port(), free_port()
-            web = start([sys.executable, "-m", "config.web", "--port", str(port)],
-                        service_env(args, workers), ROOT,
-                        f"http://127.0.0.1:{port}/api/visitors/weekly")  # fmt: skip
-            node = start(["node", "server.js"],
-                         {**os.environ, "WORKERS": str(workers), "PORT": str(node_port),
-                          "NODE_ENV": "production"}, peer / "fastify",
-                         f"http://127.0.0.1:{node_port}/api/visitors/weekly")  # fmt: skip
             base, node_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{node_port}"
+            web = start_answering([sys.executable, "-m", "config.web", "--port", str(port)],
+                                  service_env(args, workers),
+                                  f"{base}/api/visitors/weekly")  # fmt: skip
+            node = None
             try:
+                node = start_answering(["node", "server.js"],
+                                       {**os.environ, "WORKERS": str(workers),
+                                        "PORT": str(node_port), "NODE_ENV": "production",
+                                        **redis_location(args.redis_url)},
+                                       f"{node_base}/api/visitors/weekly", cwd=peer)  # fmt: skip
                 if workers == 1:
                     for path in ("/api/visitors/weekly", "/api/visitors/today"):
                         log(f"service ({path}) vs bare ASGI on daphne")
@@ -151,7 +173,8 @@ def main() -> None:
                                      "/api/visitors/weekly", "/api/visitors/weekly")))  # fmt: skip
             finally:
                 stop(web)
-                stop(node)
+                if node is not None:
+                    stop(node)
     finally:
         stop(bare)
     info = machine()

@@ -217,7 +217,7 @@ def test_web_concurrency_processes_share_one_port(tmp_path):
     import signal
     import time
 
-    from tests.e2e.processes import child_pids, free_port, wait_for
+    from bench.harness.processes import child_pids, free_port, wait_for
 
     port = free_port()
     env = {**os.environ, "WEB_CONCURRENCY": "2", "THROTTLE_ANON_RATE": "100000/min"}
@@ -254,7 +254,7 @@ def test_web_command_event_loop_and_access_log(tmp_path, environment, loop, acce
     the process, or not), and writes an access log line per request only with WEB_ACCESS_LOG."""
     import signal
 
-    from tests.e2e.processes import child_pids, free_port, wait_for
+    from bench.harness.processes import child_pids, free_port, wait_for
 
     port = free_port()
     env = {**os.environ, "WEB_CONCURRENCY": "1", **environment}
@@ -284,7 +284,7 @@ def test_daphne_process_loop_and_collector(loop, module):
     import json
     import urllib.request
 
-    from tests.e2e.processes import free_port, wait_for
+    from bench.harness.processes import free_port, wait_for
 
     port = free_port()
     process = subprocess.Popen(

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.processes import free_port, start_redis, wait_for
+from bench.harness.processes import free_port, start_redis, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 KEEP_RUNNING = str(ROOT / "scripts" / "keep-running")

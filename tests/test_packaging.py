@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.e2e.processes import free_port, stop, wait_for
+from bench.harness.processes import free_port, stop, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_FILES = shutil.ignore_patterns(

@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from demo.writer import library_writer
-from tests.e2e.processes import (
+from bench.harness.processes import (
     free_port,
     service_env,
     start_beat,
@@ -17,6 +16,7 @@ from tests.e2e.processes import (
     stop,
     wait_for,
 )
+from demo.writer import library_writer
 from tests.support.library import LibraryRows
 
 INTERVAL_MS = 1000

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.e2e.processes import child_pids
+from bench.harness.processes import child_pids
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "artifacts"
 

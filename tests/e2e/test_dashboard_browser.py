@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from bench.harness.processes import wait_for
 from demo.writer import library_writer
 from tests.e2e.browser import chromium, console_errors
 from tests.e2e.conftest import start_system
-from tests.e2e.processes import wait_for
 from tests.support.library import LibraryRows
 
 pytestmark = pytest.mark.django_db(databases=["default", "library"], transaction=True)

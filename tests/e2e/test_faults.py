@@ -19,11 +19,11 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
+from bench.harness.processes import free_port, queued_ticks, redis_refuses, wait_for
 from demo.writer import library_writer
 from metrics_cache.base import keys
 from tests.e2e.conftest import start_system
 from tests.e2e.faults import Poller, TcpProxy, get, record, rss_mib
-from tests.e2e.processes import free_port, queued_ticks, redis_refuses, wait_for
 from tests.e2e.sse import SSEClient
 from tests.support.library import LibraryRows
 

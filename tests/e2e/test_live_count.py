@@ -14,9 +14,9 @@ import pytest
 import redis
 from django.utils import timezone
 
+from bench.harness.processes import queued_ticks, redis_refuses, wait_for
 from demo.writer import library_writer
 from metrics_cache.base import keys
-from tests.e2e.processes import queued_ticks, redis_refuses, wait_for
 from tests.e2e.sse import SSEClient
 from tests.support.library import LibraryRows
 

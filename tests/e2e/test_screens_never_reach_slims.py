@@ -14,10 +14,10 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from bench.harness.processes import free_port, start_web, wait_for
 from demo.writer import library_writer
 from tests.e2e.conftest import start_system
 from tests.e2e.faults import CountingProxy, get, mariadb_status, record
-from tests.e2e.processes import free_port, start_web, wait_for
 from tests.support.library import LibraryRows
 
 pytestmark = pytest.mark.django_db(databases=["default", "library"], transaction=True)

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from django_redis import get_redis_connection
 
-from tests.e2e.processes import service_env, start_worker, stop, wait_for
+from bench.harness.processes import service_env, start_worker, stop, wait_for
 
 
 @pytest.mark.django_db(databases=["default", "library"], transaction=True)

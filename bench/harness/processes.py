@@ -1,4 +1,4 @@
-"""Starting the service's real processes on loopback for end-to-end tests, every wait bounded."""
+"""Starting the service's real processes on loopback, every wait bounded (tests/e2e and bench/)."""
 
 from __future__ import annotations
 
@@ -88,6 +88,32 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 now."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def start_answering(command: list[str], env: dict[str, str], url: str, *, cwd: Path = ROOT,
+                    within: float = 60) -> subprocess.Popen:  # fmt: skip
+    """Starts `command` with its output discarded and waits until `url` answers 200."""
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"{command[0]} exited ({process.returncode}) before {url} answered")
+        return answers(url)
+
+    wait_for(ready, within, url)
+    return process
 
 
 def venv_command(name: str) -> str:

@@ -1,7 +1,7 @@
 """The yardstick: a bare ASGI callable on daphne, one Redis GET of stored bytes per request.
 
     BARE_REDIS_URL=redis://127.0.0.1:6379/11 BARE_KEY=bench:bare:weekly \\
-        daphne --port 8790 bench.bare_asgi:application
+        daphne --port 8790 bench.baselines.bare_asgi:application
 
 No framework, no throttle, no headers beyond Content-Type and Content-Length: what daphne and
 redis-py's asyncio client cost on this machine, which the service's fast path is compared to.

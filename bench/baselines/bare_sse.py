@@ -1,11 +1,11 @@
 """The yardstick for SSE fan-out: a bare ASGI app on the same server as the service
 (`python -m config.daphne`), no Django, no edge. It holds every stream and, for each message
 on the service's Redis channel, writes one `update` event to every client in turn, as the
-service's writer does. bench/live.py --web-app bench.bare_sse:application runs it in place of
-the service's web process (the worker and beat still publish the count).
+service's writer does. `python -m bench.sse_fanout --web-app bench.baselines.bare_sse:application`
+runs it in place of the service's web process (the worker and beat still publish the count).
 
     BARE_REDIS_URL=redis://127.0.0.1:6379/12 BARE_CHANNEL=... BARE_TODAY_KEY=... \\
-        python -m config.daphne --port 8791 -v 0 bench.bare_sse:application
+        python -m config.daphne --port 8791 -v 0 bench.baselines.bare_sse:application
 """
 
 from __future__ import annotations

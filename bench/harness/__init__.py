@@ -1,0 +1,1 @@
+"""What the benchmarks and the end-to-end tests share: processes, database counters, reports."""
