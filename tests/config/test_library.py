@@ -12,7 +12,6 @@ from config.library import (
     LibraryRouter,
     library_fingerprint,
 )
-from metrics_cache.base.ranking import at_or_above_cutoff
 from metrics_cache.snapshots.models import SnapshotRecord
 from visitors.models import Visit
 
@@ -106,16 +105,3 @@ def test_a_missing_host_is_the_same_as_an_empty_one(settings):
     assert (
         library_fingerprint() == fingerprint(settings, HOST="") == fingerprint(settings, HOST=None)
     )
-
-
-def test_the_cutoff_keeps_every_row_tied_with_the_last_place():
-    rows = [("a", 9), ("b", 7), ("c", 7), ("d", 7), ("e", 3)]
-    total = lambda row: row[1]  # noqa: E731
-    assert at_or_above_cutoff(rows, total=total, limit=2) == rows[:4]
-    assert at_or_above_cutoff(rows, total=total, limit=1) == rows[:1]
-    assert at_or_above_cutoff(rows, total=total, limit=5) == rows
-    assert at_or_above_cutoff(rows, total=total, limit=10) == rows, "fewer rows than the limit"
-    assert at_or_above_cutoff(list(reversed(rows)), total=total, limit=2) == list(
-        reversed(rows[:4])
-    )
-    assert at_or_above_cutoff([], total=total, limit=10) == []

@@ -1,5 +1,5 @@
 """An ASGI app that reports the process it runs in: served by `python -m config.daphne` in
-tests/test_config.py to see the event loop and the collector the web processes get."""
+tests/config/test_web.py to see the event loop and the collector the web processes get."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from metrics_cache.snapshots import store
 from metrics_cache.today import publishing
 from tests.support.asgi import _call, call, django_stand_in, scope
 from tests.support.library import library_test
-from tests.test_feature_flags import urls_with
+from tests.support.urls import urls_with
 
 pytestmark = library_test
 
