@@ -19,7 +19,7 @@ from django.conf import settings
 
 from bench.harness.processes import free_port, stop, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE_FILES = shutil.ignore_patterns(
     ".git", ".venv", "var", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".env"
 )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.harness.processes import free_port, start_redis, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KEEP_RUNNING = str(ROOT / "scripts" / "keep-running")
 
 
