@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import socket
 from datetime import datetime
 from io import StringIO
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -21,50 +17,15 @@ from rest_framework.authtoken.models import Token
 from config.asgi import django_application
 from metrics_cache.base import keys
 from metrics_cache.base import redis as base_redis
-from metrics_cache.serving import edge as edge_module
 from metrics_cache.serving.edge import ROUTES, Edge
 from metrics_cache.serving.instruments import REGISTRY
 from metrics_cache.snapshots import store
-from metrics_cache.today import publishing
-from tests.support.asgi import _call, call, django_stand_in, scope
+from tests.support.asgi import _call, call, scope
+from tests.support.edge import ALLOWED_ORIGIN, JAKARTA, CountingDjango, assert_same, both
 from tests.support.library import library_test
 from tests.support.urls import urls_with
 
 pytestmark = library_test
-
-JAKARTA = ZoneInfo("Asia/Jakarta")
-ALLOWED_ORIGIN = "https://perpustakaan.example.ac.id"
-
-
-class CountingDjango:
-    """Django's ASGI application, counting the requests that reach it."""
-
-    def __init__(self, app=django_application):
-        self.calls = 0
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        self.calls += 1
-        await self.app(scope, receive, send)
-
-
-@pytest.fixture
-def clock():
-    # Mid-month, mid-day: yesterday is in this month (the 1st would empty the top lists).
-    with time_machine.travel(datetime(2026, 11, 18, 10, 0, tzinfo=JAKARTA), tick=False):
-        yield
-
-
-@pytest.fixture
-def stored(library, clock, settings):
-    settings.CORS_ALLOWED_ORIGINS = [ALLOWED_ORIGIN]
-    settings.THROTTLE_ANON_RATE = "100000/min"
-    library.visit("2026-11-17 10:00:00", member_id="2021001", name="Budi Santoso")
-    library.member("2021001", "Budi Santoso")
-    library.loan(library.item(library.biblio("Kalkulus")), "2021001", "2026-11-17")
-    call_command("prewarm", stdout=StringIO())
-    publishing.publish(7, datetime(2026, 11, 18).date())
-    return library
 
 
 @pytest.fixture
@@ -76,20 +37,6 @@ def credentials(client, db):
         "session": {"Cookie": f"sessionid={client.cookies['sessionid'].value}"},
         "token": {"Authorization": f"Token {token.key}"},
     }
-
-
-def both(method, path, headers=None, *, app=django_application, **kwargs):
-    """The same request through Django alone and through the edge in front of it."""
-    counting = CountingDjango(app)
-    direct = call(app, method, path, headers, **kwargs)
-    through_edge = call(Edge(counting), method, path, headers, **kwargs)
-    return direct, through_edge, counting.calls
-
-
-def assert_same(direct, fast, what):
-    assert fast.status == direct.status, what
-    assert fast.body == direct.body, what
-    assert fast.header_list() == direct.header_list(), what
 
 
 SUMMARIES = ["/api/visitors/summary", "/api/books/summary"]
@@ -341,52 +288,6 @@ def test_a_snapshot_without_its_etag_is_left_to_django(stored, settings):
         assert_same(direct, fast, field)
 
 
-def test_one_redis_pool_per_event_loop_and_bounded(stored, settings, monkeypatch):
-    """Requests reuse this process's connections; a burst waits for one of at most
-    REDIS_CONNECTIONS instead of opening one per request."""
-    name = f"libdash-edge-test-{os.getpid()}"
-    settings.REDIS_URL = f"{settings.REDIS_URL}?client_name={name}"
-    monkeypatch.setattr(edge_module, "REDIS_CONNECTIONS", 3)
-    edge = Edge(CountingDjango())
-
-    async def burst(requests):
-        answers = await asyncio.gather(
-            *(_call(edge, scope("GET", "/api/visitors/weekly")) for _ in range(requests))
-        )
-        return [answer.status for answer in answers]
-
-    async def run():
-        statuses = await burst(20)
-        for _ in range(10):
-            statuses += await burst(1)
-        return statuses
-
-    statuses = async_to_sync(run)()
-    assert statuses == [200] * 30, "every request answered by the fast path"
-    connections = [c for c in base_redis.client().client_list() if c["name"] == name]
-    assert 1 <= len(connections) <= 3
-
-
-def test_a_redis_that_does_not_answer_sends_the_request_to_django(stored, settings, monkeypatch):
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen()  # accepts connections, never answers
-    settings.REDIS_URL = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
-    monkeypatch.setattr(edge_module, "REDIS_TIMEOUT_SECONDS", 0.3)
-    reached = []
-    django_app = django_stand_in(reached)
-
-    async def run():
-        async with asyncio.timeout(10):
-            return await _call(Edge(django_app), scope("GET", "/api/visitors/weekly"))
-
-    try:
-        assert async_to_sync(run)().status == 204
-    finally:
-        silent.close()
-    assert reached == ["/api/visitors/weekly"]
-
-
 def test_fast_answers_are_timed_under_djangos_route_names(stored):
     def sample(suffix, route, method):
         labels = {"route": route, "method": method}
@@ -406,28 +307,3 @@ def test_fast_answers_are_timed_under_djangos_route_names(stored):
         assert reached_django == 0
         assert observed(route, method) == before + 2, path
         assert 0 < seconds(route, method) - seconds_before < 5, "durations, not clock readings"
-
-
-def test_a_redis_slower_than_the_limit_sends_the_request_to_django(stored, monkeypatch):
-    """Redis connected but not answering in time (a pause, a long command ahead): the
-    request goes to Django after REDIS_TIMEOUT_SECONDS rather than waiting on Redis."""
-    monkeypatch.setattr(edge_module, "REDIS_TIMEOUT_SECONDS", 0.3)
-    reached = []
-    django_app = django_stand_in(reached)
-
-    edge = Edge(django_app)
-
-    async def run():
-        first = await _call(edge, scope("GET", "/api/visitors/weekly"))  # connected
-        base_redis.client().execute_command(
-            "CLIENT", "PAUSE", 1500, "WRITE"
-        )  # the count is a write
-        try:
-            async with asyncio.timeout(10):
-                second = await _call(edge, scope("GET", "/api/visitors/weekly"))
-        finally:
-            base_redis.client().execute_command("CLIENT", "UNPAUSE")
-        return first.status, second.status
-
-    assert async_to_sync(run)() == (200, 204)
-    assert reached == ["/api/visitors/weekly"]
