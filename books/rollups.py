@@ -18,7 +18,10 @@ TITLE, BORROWER = "t:", "b:"
 def _rows():
     return Loan.objects.annotate(
         # Compared by the library database: NULL, '' (and ' ') are "no member" there too.
-        has_member=ExpressionWrapper(Q(member_id__gt=""), output_field=BooleanField()),
+        has_member=ExpressionWrapper(
+            Q(member_id__gt=""),
+            output_field=BooleanField(),  # pragma: no mutate (Django types a Q as boolean)
+        ),
         member_key=CollationKey("member_id"),
         # The copy's title as SLiMS joins it (item_code, by the library's collation, through
         # item's unique index): a loan whose copy does not exist when it is folded never
@@ -56,7 +59,8 @@ SOURCE = engine.Source(SOURCE_NAME, Loan, _rows, _fold, LoanDay, TALLIES)
 def _tallies(kind: str):
     state = engine.live_state(SOURCE_NAME)
     if state is None:
-        raise LookupError("the loan rollups are not built")
+        # Never reached: every caller checks the rollups are built (RunContext.from_rollups).
+        raise LookupError("the loan rollups are not built")  # pragma: no mutate
     return LoanTally.objects.filter(generation=state.generation, key__startswith=kind)
 
 

@@ -23,7 +23,10 @@ def _rows():
         Visit.objects.annotate(member_or_blank=Coalesce("member_id", Value("")))
         .annotate(
             # Compared by the library database, so '' and NULL (and ' ') are guests there too.
-            guest=ExpressionWrapper(Q(member_or_blank=""), output_field=BooleanField()),
+            guest=ExpressionWrapper(
+                Q(member_or_blank=""),
+                output_field=BooleanField(),  # pragma: no mutate (Django types a Q as boolean)
+            ),
             member_key=CollationKey("member_id"),
             name_key=CollationKey("member_name"),
             institution_key=CollationKey("institution"),
@@ -58,9 +61,11 @@ TALLIES = tallies.TallyTable(
 def _fold(generation: int, chunk: list[tuple], today: date) -> None:
     days: dict[date, list[int]] = {}
     slots: dict[tuple, list] = {}  # slot -> TALLIES.columns
-    zone = timezone.get_current_timezone()  # the library's: LIBRARY_TIME_ZONE
+    # The library's zone. astimezone(None) would take the process's, which Django sets to
+    # TIME_ZONE, and TIME_ZONE is LIBRARY_TIME_ZONE: the same zone.
+    zone = timezone.get_current_timezone()  # pragma: no mutate
     for vid, checkin, member_id, name, institution, guest, mkey, nkey, ikey in chunk:
-        day = checkin.astimezone(zone).date()
+        day = checkin.astimezone(zone).date()  # pragma: no mutate
         tallies.count_day(days, day, vid)
         tallies.add_row(
             slots, TALLIES, day=day, today=today, key=visitor_key(guest, mkey, nkey, ikey),
@@ -77,7 +82,8 @@ SOURCE = engine.Source(SOURCE_NAME, Visit, _rows, _fold, VisitDay, TALLIES)
 def _generation() -> int:
     state = engine.live_state(SOURCE_NAME)
     if state is None:
-        raise LookupError("the visit rollups are not built")
+        # Never reached: every caller checks the rollups are built (RunContext.from_rollups).
+        raise LookupError("the visit rollups are not built")  # pragma: no mutate
     return state.generation
 
 

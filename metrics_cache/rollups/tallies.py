@@ -113,7 +113,7 @@ def write_rows(model, columns: tuple[str, ...], unique: tuple[str, ...], rows: l
     adapt = [_adapter(field, connection) for field in fields]
     quote = connection.ops.quote_name
     suffix = connection.ops.on_conflict_suffix_sql(
-        fields,
+        fields,  # pragma: no mutate (every backend reads it only for other conflict modes)
         OnConflict.UPDATE,
         [f.column for f in fields if f.name not in unique],
         [model._meta.get_field(name).column for name in unique],
@@ -143,7 +143,11 @@ def count_day(days: dict[date, list[int]], day: date, row_id: int) -> None:
         days[day] = [1, row_id, row_id]
     else:
         counted[0] += 1
-        counted[1], counted[2] = min(counted[1], row_id), max(counted[2], row_id)
+        # Rows come in id order: the day's first id is already its lowest, updated or not.
+        counted[1], counted[2] = (  # pragma: no mutate
+            min(counted[1], row_id),
+            max(counted[2], row_id),
+        )
 
 
 def add_days(model, generation: int, days: dict[date, list[int]]) -> None:
@@ -155,7 +159,11 @@ def add_days(model, generation: int, days: dict[date, list[int]]) -> None:
         ):
             new = days[day]
             new[0] += total
-            new[1], new[2] = min(new[1], first_id), max(new[2], last_id)
+            new[1], new[2] = (
+                # A fold reads only rows above the watermark: the stored first id is the lowest.
+                min(new[1], first_id),  # pragma: no mutate
+                max(new[2], last_id),
+            )
     write_rows(
         model,
         ("generation", "day", "total", "first_id", "last_id"),

@@ -42,7 +42,7 @@ def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
 def request_header(scope, name: bytes) -> str:
     for key, value in scope["headers"]:
         if key == name:
-            return value.decode("latin-1")
+            return value.decode("latin-1")  # pragma: no mutate (codec names in any case)
     return ""
 
 
@@ -75,7 +75,10 @@ def as_django(scope, view_headers: dict[str, str], body: bytes | None,
         tuple(settings.CORS_ALLOWED_ORIGIN_REGEXES),
     ):
         response["access-control-allow-origin"] = origin
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
+    return [
+        (name.encode("latin-1"), value.encode("latin-1"))  # pragma: no mutate (codec name case)
+        for name, value in response.items()
+    ]
 
 
 @functools.lru_cache(maxsize=16)

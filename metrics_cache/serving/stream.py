@@ -39,9 +39,9 @@ class Broadcast:
         self.sequence = 0
         self._sends: set = set()
         self._backlog: collections.deque = collections.deque(maxlen=BACKLOG)
-        self._queue: asyncio.Queue | None = None
+        self._queue: asyncio.Queue | None = None  # pragma: no mutate (the first join sets it)
         self._writer: asyncio.Task | None = None
-        self._ticker: asyncio.Task | None = None
+        self._ticker: asyncio.Task | None = None  # pragma: no mutate (the first join sets it)
 
     @property
     def clients(self) -> int:

@@ -79,7 +79,13 @@ class Delta(Mode):
         if raw.get("date") != today.isoformat():
             saved = self._exact_baseline(today)  # the first tick of the day (or after a flush)
         else:
-            saved = {**raw, "count": int(raw["count"]), "last_id": int(raw["last_id"])}
+            saved = {
+                **raw,
+                "count": int(raw["count"]),
+                # Under another name, raw's string stays: the same id to the query, replaced
+                # right after it.
+                "last_id": int(raw["last_id"]),  # pragma: no mutate
+            }
             added, last_id = visits_today_after(today=today, after_id=saved["last_id"])
             saved["count"] += added
             saved["last_id"] = last_id
