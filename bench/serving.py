@@ -103,7 +103,8 @@ def compare(args, a_url: str, a_pid: int, b_url: str, b_pid: int, path: str, pee
            "PEER_PATH": peer_path}  # fmt: skip
     command = [str(BASELINES / "compare.sh"), a_url, b_url, path,
                str(args.connections), args.duration, str(args.rounds)]  # fmt: skip
-    output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    # compare.sh's progress and errors (a load run that failed) go to stderr as they happen.
+    output = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True, check=True).stdout
     log(output)
     figures = {}
     for side in ("candidate", "peer"):
