@@ -29,3 +29,18 @@ def test_schedules_follow_the_environment_and_keep_admin_edits(settings):
     sync_schedules()
     moved = PeriodicTask.objects.get(name="snapshots: visitors")
     assert (moved.crontab.minute, moved.crontab.hour) == ("15", "1")
+
+
+@pytest.mark.django_db
+def test_a_schedule_naming_another_task_is_pointed_back_at_its_job():
+    """Beat stores schedules by task name: a row left naming a task that no longer runs its job
+    (an old name, an edit by hand) is rewritten from its setting at the next start."""
+    sync_schedules()
+    stale = PeriodicTask.objects.get(name="snapshots: books")
+    stale.task = "metrics_cache.tasks.refresh_group"  # a module path, not the registered name
+    stale.crontab = type(stale.crontab).objects.create(minute="40", hour="3")
+    stale.save()
+    sync_schedules()
+    healed = PeriodicTask.objects.get(name="snapshots: books")
+    assert healed.task == "metrics_cache.refresh_group"
+    assert (healed.crontab.minute, healed.crontab.hour) == ("10", "0")
