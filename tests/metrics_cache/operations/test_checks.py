@@ -20,3 +20,19 @@ def test_configuration_warnings(library, settings):
     settings.MEMBER_DETAILS = "full"
     ids = {message.id for message in run_checks()}
     assert {"libdash.W001", "libdash.W002"} <= ids
+
+
+def test_incremental_mode_without_a_token_is_explained_to_the_operator(library, settings):
+    """`manage.py check` tells the operator what is wrong and what to set, in those words."""
+    settings.TODAY_COUNT_MODE = "incremental"
+    settings.TODAY_INCREMENT_TOKEN = None
+    (warning,) = [message for message in run_checks() if message.id == "libdash.W001"]
+    assert warning.msg == (
+        "TODAY_COUNT_MODE=incremental but TODAY_INCREMENT_TOKEN is unset: kiosks cannot report "
+        "check-ins, so the count changes only at each exact recount."
+    )
+    assert warning.hint == (
+        "Set TODAY_INCREMENT_TOKEN to a long random string shared with the kiosks."
+    )
+    settings.TODAY_INCREMENT_TOKEN = "kiosk-secret"
+    assert "libdash.W001" not in {message.id for message in run_checks()}
