@@ -47,7 +47,12 @@ def _routes() -> dict[str, tuple[str, str]]:
     routes = {path: ("snapshot", metric.name) for metric in METRICS for path in metric.paths}
     routes.update({summaries.path(summary): ("summary", summary.kind)
                    for summary in summaries.SUMMARIES})  # fmt: skip
-    routes["api/visitors/today"] = ("today", "")
+    routes["api/visitors/today"] = (
+        # _read's last branch serves today's key whatever this kind is called, and the route
+        # names no metric: renaming either changes nothing a client sees.
+        "today",  # pragma: no mutate
+        "",  # pragma: no mutate
+    )
     routes["api/visitors/today/stream"] = ("stream", "")
     return {"/" + path: route for path, route in routes.items()}
 
