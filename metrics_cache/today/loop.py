@@ -65,13 +65,12 @@ def _run(mode: modes.Mode, count, *, exact: bool = False) -> str:  # pragma: no 
     try:
         result = count(today)
     except Exception as exc:  # the database is down or refusing: back off, never crash
-        _on_error(redis, mode, exc)
+        _on_error(redis, exc)
         return "error"
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
     publish(result.total, today, counter=mode.counter_key(today),
             exact=exact or mode.exact_ticks)  # fmt: skip
     status = {
-        "mode": mode.name,  # pragma: no mutate (unread: loop_status reports the configured mode)
         "last_run_at": timezone.now().isoformat(),
         "last_success_at": timezone.now().isoformat(),
         "last_duration_ms": duration_ms,
@@ -93,14 +92,13 @@ def _run(mode: modes.Mode, count, *, exact: bool = False) -> str:  # pragma: no 
     return "ok"
 
 
-def _on_error(redis, mode: modes.Mode, exc: Exception) -> None:
+def _on_error(redis, exc: Exception) -> None:
     connections[LIBRARY_ALIAS].close()  # a broken connection is not reused on the next tick
     error = f"{type(exc).__name__}: {exc}"[:300]
     status_key = keys.today_loop_status()
     failures = redis.hincrby(status_key, "failures", 1)
     previous = redis.hget(status_key, "error")
-    redis.hset(status_key, mapping={"error": error, "last_run_at": timezone.now().isoformat(),
-                                    "mode": mode.name})  # fmt: skip
+    redis.hset(status_key, mapping={"error": error, "last_run_at": timezone.now().isoformat()})
     if not previous or previous.decode() != error:
         logger.warning("fast loop failing, backing off: %s", error)  # once per state change
     backoff = min(
