@@ -54,7 +54,7 @@ def count_from_rollups(today: date, state: RollupState) -> Count:
     total = visit_rollups.visits_on(today)
     if not result.caught_up:
         total += _unfolded(today, state.last_id)
-    return Count(total, state.last_id, None)
+    return Count(total, state.last_id)
 
 
 def recount_rollup(today: date, state: RollupState) -> Count:

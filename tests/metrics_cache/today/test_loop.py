@@ -391,3 +391,15 @@ def test_after_switching_from_incremental_to_delta_the_recount_makes_the_count_e
         settings.TODAY_COUNT_MODE = "delta"
         assert loop.reconcile_tick() == "ok"
         assert published_total() == 2
+
+
+def test_a_count_made_in_the_database_has_the_contracts_fields(library, client):
+    """A miss counted in the database answers like a cached figure: total, source, the local
+    date and when it was counted (the contract's shape, whichever source answered)."""
+    library.visit("2026-11-25 08:00:00")
+    with at(2026, 11, 25, 10, 0):
+        body = client.get("/api/visitors/today").json()
+    assert set(body) == {"total", "source", "date", "generated_at"}
+    assert (body["total"], body["source"], body["date"]) == (1, "db", "2026-11-25")
+    assert body["generated_at"].startswith("2026-11-25T10:00:00")
+    assert body["generated_at"].endswith("+07:00")

@@ -4,7 +4,7 @@ action between two of our statements, on every run (no sleeps, no threads)."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -155,4 +155,28 @@ def test_a_kiosk_checkin_between_the_recount_and_its_publish_is_not_undone(
 
     monkeypatch.setattr(counter, "_APPLY_EXACT", apply_then_a_kiosk_checks_in)
     assert loop.reconcile_tick() == "ok"
+    assert total() == 3
+
+
+def test_recount_today_keeps_a_kiosk_checkin_made_before_it_publishes(
+    library, settings, client, frozen, monkeypatch
+):
+    """manage.py recount_today publishes an exact figure, which may lower today's count; in
+    incremental mode that figure is the kiosks' counter as it stands when publishing, so a
+    check-in made after the counter was set is not taken back."""
+    settings.TODAY_COUNT_MODE = "incremental"
+    settings.TODAY_INCREMENT_TOKEN = "kiosk-secret"
+    library.visit("2026-11-25 08:00:00")
+    library.visit("2026-11-25 08:30:00")
+    assert loop.tick() == "ok"
+    apply_exact = counter._APPLY_EXACT
+
+    def apply_then_a_kiosk_checks_in(**kwargs):
+        applied = apply_exact(**kwargs)
+        counter.increment_existing(kwargs["keys"][0], 1)  # the kiosk's INCRBY takes no lock
+        return applied
+
+    monkeypatch.setattr(counter, "_APPLY_EXACT", apply_then_a_kiosk_checks_in)
+    old, result = loop.recount(date(2026, 11, 25))
+    assert (old["total"], result.total) == (2, 2)
     assert total() == 3
