@@ -13,7 +13,9 @@ class Biblio(LibraryModel):
     title = models.TextField()
     isbn_issn = models.CharField(max_length=32, null=True, blank=True)
     publish_year = models.CharField(max_length=20, null=True, blank=True)
+    classification = models.CharField(max_length=40, null=True, blank=True)
     image = models.CharField(max_length=100, null=True, blank=True)
+    input_date = models.DateTimeField(null=True)
 
     class Meta:
         managed = False
@@ -37,6 +39,8 @@ class Item(LibraryModel):
         related_name="items",
     )
     item_code = models.CharField(max_length=20, null=True, unique=True)
+    coll_type_id = models.IntegerField(null=True)
+    location_id = models.CharField(max_length=3, null=True, blank=True)
     input_date = models.DateTimeField()
 
     class Meta:
@@ -54,6 +58,9 @@ class Member(LibraryModel):
     member_name = models.CharField(max_length=100)
     inst_name = models.CharField(max_length=100, null=True, blank=True)
     member_type_id = models.IntegerField(null=True)
+    member_since_date = models.DateField(null=True)
+    register_date = models.DateField(null=True)
+    input_date = models.DateField(null=True)
     expire_date = models.DateField()
 
     class Meta:
@@ -131,3 +138,138 @@ class LoanTally(TallyRollup):
                 fields=["generation", "grain", "bucket", "-total"], name="loan_tally_ranked"
             )
         ]
+
+
+# --- Small lookup tables (reports only): the names of member types, collection types and
+# locations; the service keeps its own copy (metrics_cache.reports.lookups).
+class MemberType(LibraryModel):
+    # Read only for the reports' names: a SLiMS without it still serves everything else.
+    reports_only = True
+
+    member_type_id = models.IntegerField(primary_key=True)
+    member_type_name = models.CharField(max_length=50)
+
+    class Meta:
+        managed = False
+        db_table = "mst_member_type"
+
+    def __str__(self) -> str:
+        return self.member_type_name
+
+
+class CollectionType(LibraryModel):
+    # Read only for the reports' names: a SLiMS without it still serves everything else.
+    reports_only = True
+
+    coll_type_id = models.IntegerField(primary_key=True)
+    coll_type_name = models.CharField(max_length=30)
+
+    class Meta:
+        managed = False
+        db_table = "mst_coll_type"
+
+    def __str__(self) -> str:
+        return self.coll_type_name
+
+
+class Location(LibraryModel):
+    # Read only for the reports' names: a SLiMS without it still serves everything else.
+    reports_only = True
+
+    location_id = models.CharField(max_length=3, primary_key=True)
+    location_name = models.CharField(max_length=100, null=True)
+
+    class Meta:
+        managed = False
+        db_table = "mst_location"
+
+    def __str__(self) -> str:
+        return self.location_name or self.location_id
+
+
+# --- The service's copies of the big tables' few columns the reports group by (managed, in
+# `default`), refreshed in primary-key chunks (metrics_cache.reports.copies). Keys are the
+# library collation's digests (rollups.tallies.key_digest), as the loans' facts carry them.
+class MemberCopy(models.Model):
+    member_key = models.CharField(max_length=40, primary_key=True)
+    member_id = models.CharField(max_length=20)
+    member_type_id = models.IntegerField(null=True)
+    # register_date, else member_since_date, else input_date (the annual figures).
+    registered = models.DateField(null=True)
+    expire_date = models.DateField(null=True)
+    round = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.member_id
+
+
+class BiblioCopy(models.Model):
+    biblio_id = models.IntegerField(primary_key=True)
+    # The Dewey main class ("200"), or None for a classification that is not a Dewey number.
+    dewey_class = models.CharField(max_length=3, null=True)  # None: not a Dewey number
+    input_date = models.DateTimeField(null=True)
+    round = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"biblio {self.biblio_id}"
+
+
+class ItemCopy(models.Model):
+    # The collation key of item_code ("id:" + item_id for a copy without a barcode, which no
+    # loan can name).
+    item_key = models.CharField(max_length=40, primary_key=True)
+    item_id = models.IntegerField()
+    biblio = models.ForeignKey(
+        BiblioCopy, null=True, db_constraint=False, on_delete=models.DO_NOTHING, related_name="+"
+    )
+    coll_type_id = models.IntegerField(null=True)
+    location_id = models.CharField(max_length=3, null=True)  # SLiMS NULLs
+    input_date = models.DateTimeField(null=True)
+    round = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"item {self.item_id}"
+
+
+class LoanFact(models.Model):
+    """One folded loan: its date, and the keys of its copy and borrower (None without one), so
+    that reports group loans by what the copy, its title and the member are now."""
+
+    generation = models.PositiveIntegerField()
+    loan_id = models.BigIntegerField()
+    day = models.DateField()
+    item = models.ForeignKey(
+        ItemCopy, null=True, db_column="item_key", db_constraint=False,
+        on_delete=models.DO_NOTHING, related_name="+",
+    )  # fmt: skip
+    member = models.ForeignKey(
+        MemberCopy, null=True, db_column="member_key", db_constraint=False,
+        on_delete=models.DO_NOTHING, related_name="+",
+    )  # fmt: skip
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "loan_id"], name="loan_fact_once")
+        ]
+        indexes = [models.Index(fields=["generation", "day"], name="loan_fact_day")]
+
+    def __str__(self) -> str:
+        return f"loan {self.loan_id} on {self.day}"
+
+
+class OpenLoan(models.Model):
+    """A folded loan still on loan (or returned today, `returned_on`): the set the circulation
+    figures re-read by primary key (books.circulation)."""
+
+    generation = models.PositiveIntegerField()
+    loan_id = models.BigIntegerField()
+    due_date = models.DateField()
+    returned_on = models.DateField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "loan_id"], name="open_loan_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"loan {self.loan_id} due {self.due_date}"

@@ -6,7 +6,7 @@ from datetime import date
 
 from django.db.models import BooleanField, ExpressionWrapper, Q
 
-from books.models import Biblio, Loan, LoanDay, LoanTally, Member
+from books.models import Biblio, Loan, LoanDay, LoanFact, LoanTally, Member, OpenLoan
 from books.selectors import TopBook, TopBorrower, rank_book, rank_borrower
 from metrics_cache.rollups import engine, reads, tallies
 from metrics_cache.rollups.tallies import CollationKey, key_digest
@@ -26,18 +26,34 @@ def _rows():
         # The copy's title as SLiMS joins it (item_code, by the library's collation, through
         # item's unique index): a loan whose copy does not exist when it is folded never
         # counts for a title.
+        # The loan's item_code (the ForeignKey's column, to item.item_code).
+        item_key=CollationKey("item_id"),
     ).values_list("loan_id", "loan_date", "item__biblio_id", "member_id", "has_member",
-                  "member_key")  # fmt: skip
+                  "member_key", "item_id", "item_key", "due_date", "is_lent", "is_return",
+                  "return_date")  # fmt: skip
 
 
 TALLIES = tallies.TallyTable(LoanTally, ("total", "last_loan_id", "code"), order=1)
 
 
-def _fold(generation: int, chunk: list[tuple], today: date) -> None:
+FACTS = ("generation", "loan_id", "day", "item", "member")
+
+
+def _fold(generation: int, chunk: list[tuple], today: date) -> date:
     days: dict[date, list[int]] = {}
     slots: dict[tuple, list] = {}  # slot -> TALLIES.columns
-    for loan_id, loan_date, biblio_id, member_id, has_member, mkey in chunk:
+    facts, still_open = [], []
+    for (loan_id, loan_date, biblio_id, member_id, has_member, mkey, code, ikey, due_date,
+         is_lent, is_return, return_date) in chunk:  # fmt: skip
+        # On loan, or returned today: the set books.circulation re-reads by primary key.
+        if (is_return == 1 and return_date == today) or (is_lent == 1 and is_return == 0):
+            returned = return_date if is_return == 1 else None
+            still_open.append(OpenLoan(generation=generation, loan_id=loan_id,
+                                       due_date=due_date, returned_on=returned))  # fmt: skip
         tallies.count_day(days, loan_date, loan_id)
+        member_key = key_digest(mkey) if has_member else None
+        item_key = None if code is None else key_digest(ikey)
+        facts.append((generation, loan_id, loan_date, item_key, member_key))
         if biblio_id is not None:
             tallies.add_row(
                 slots, TALLIES, day=loan_date, today=today, key=TITLE + str(biblio_id),
@@ -46,22 +62,38 @@ def _fold(generation: int, chunk: list[tuple], today: date) -> None:
         if has_member:
             tallies.add_row(
                 slots, TALLIES, day=loan_date, today=today,
-                key=BORROWER + key_digest(mkey), values=[1, loan_id, member_id],
+                key=BORROWER + member_key, values=[1, loan_id, member_id],
             )  # fmt: skip
     tallies.add_days(LoanDay, generation, days)
     tallies.upsert_tallies(TALLIES, generation, slots)
+    tallies.write_rows(LoanFact, FACTS, ("generation", "loan_id"), facts)
+    OpenLoan.objects.bulk_create(still_open, ignore_conflicts=True)
+    return min(days)
 
 
-SOURCE = engine.Source(SOURCE_NAME, Loan, _rows, _fold, LoanDay, TALLIES)
+SOURCE = engine.Source(
+    SOURCE_NAME, Loan, _rows, _fold, LoanDay, TALLIES, counts=(LoanFact, OpenLoan)
+)
 
 
 # --- reading the rollups ----------------------------------------------------------------------
-def _tallies(kind: str):
+def generation() -> int:
     state = engine.live_state(SOURCE_NAME)
     if state is None:
-        # Never reached: every caller checks the rollups are built (RunContext.from_rollups).
+        # Never reached: every caller checks the rollups are built (RunContext.from_rollups,
+        # the reports' build check).
         raise LookupError("the loan rollups are not built")  # pragma: no mutate
-    return LoanTally.objects.filter(generation=state.generation, key__startswith=kind)
+    return state.generation
+
+
+def _tallies(kind: str):
+    return LoanTally.objects.filter(generation=generation(), key__startswith=kind)
+
+
+def daily_loan_totals(*, since: date, until: date) -> dict[date, int]:
+    """{loan_date: loans} for since..until inclusive; days without loans are absent."""
+    rows = LoanDay.objects.filter(generation=generation(), day__gte=since, day__lte=until)
+    return {day: total for day, total in rows.values_list("day", "total") if total}
 
 
 def _latest_codes(keys, since: date, until: date) -> dict[str, str]:

@@ -100,6 +100,9 @@ else:
     # A file, not :memory:, so the writer connection of tests and seed_demo sees the same data.
     LIBRARY_DATABASE["TEST"] = {"NAME": str(DATA_DIR / "test-library.sqlite3")}
 
+# The library's name on the reports' spreadsheets; its database's name unless set.
+LIBRARY_NAME = env_str("LIBRARY_NAME") or Path(str(LIBRARY_DATABASE["NAME"])).stem
+
 DATABASES = {
     "default": env_database("DATABASE_URL", f"sqlite:///{DATA_DIR / 'app.sqlite3'}"),
     "library": LIBRARY_DATABASE,
@@ -154,6 +157,11 @@ THROTTLE_ANON_RATE = env_rate("THROTTLE_ANON_RATE", "1200/min")
 # The SLiMS tables rolled up: each domain app declares its Source beside its own tables, and the
 # rollup engine reads them only from here (metrics_cache.rollups.sources).
 ROLLUP_SOURCES = ["visitors.rollups.SOURCE", "books.rollups.SOURCE"]
+# The reports (/api/reports/...), declared by each domain app beside its rollups
+# (metrics_cache.reports.catalog).
+REPORTS = ["visitors.reports.REPORT", "books.reports.REPORT"]
+# Who may read the reports: everyone, or staff (a session or an API token).
+REPORTS_ACCESS = env_choice("REPORTS_ACCESS", "public", ("public", "staff"))
 
 # --- Django ------------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -242,6 +250,7 @@ SPECTACULAR_SETTINGS = {
     "TAGS": [
         {"name": "Visitors", "description": "Visits: today's live count and daily snapshots"},
         {"name": "Books", "description": "Collection, top borrowed titles and borrowers"},
+        {"name": "Reports", "description": "Visits and loans over any period, CSV and XLSX"},
         {"name": "Operations", "description": "Health and monitoring"},
     ],
     "POSTPROCESSING_HOOKS": [

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from metrics_cache.operations.views import health, metrics_view
 from metrics_cache.serving.pages import dashboard
+from metrics_cache.serving.report_views import AnnualView, CirculationView, report_view
 from metrics_cache.serving.today_views import TodayIncrementView, TodayView, today_stream
 from metrics_cache.serving.views import BookSummaryView, VisitorSummaryView, snapshot_view
 from metrics_cache.snapshots import summaries
@@ -27,6 +28,10 @@ urlpatterns += [
 urlpatterns += [
     path(summaries.path(summaries.VISITORS), VisitorSummaryView.as_view()),
     path(summaries.path(summaries.BOOKS), BookSummaryView.as_view()),
+    path("api/reports/visits", report_view("visits").as_view()),
+    path("api/reports/loans", report_view("loans").as_view()),
+    path("api/reports/annual", AnnualView.as_view()),
+    path("api/reports/circulation", CirculationView.as_view()),
     path("health", health, name="health"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),

@@ -8,7 +8,10 @@ where SLiMS has them, so the models cannot assume a table holds only what they m
 
 from __future__ import annotations
 
-SLIMS_TABLES = ("visitor_count", "loan", "item", "biblio", "member")
+MAIN_TABLES = ("visitor_count", "loan", "item", "biblio", "member")
+# The small tables of names the reports read (SLiMS 9.6 added mst_visitor_room).
+LOOKUP_TABLES = ("mst_visitor_room", "mst_member_type", "mst_coll_type", "mst_location")
+SLIMS_TABLES = MAIN_TABLES + LOOKUP_TABLES
 
 _MYSQL = {
     "visitor_count": """
@@ -73,6 +76,7 @@ _MYSQL = {
           publish_year varchar(20) DEFAULT NULL,
           collation varchar(50) DEFAULT NULL,
           call_number varchar(50) DEFAULT NULL,
+          classification varchar(40) DEFAULT NULL,
           language_id char(5) DEFAULT 'en',
           image varchar(100) DEFAULT NULL,
           opac_hide smallint(1) DEFAULT 0,
@@ -101,6 +105,45 @@ _MYSQL = {
           PRIMARY KEY (member_id),
           KEY member_name (member_name),
           KEY member_type_id (member_type_id)
+        ) ENGINE=MyISAM DEFAULT CHARSET=utf8 COLLATE=utf8_unicode_ci""",
+    "mst_visitor_room": """
+        CREATE TABLE mst_visitor_room (
+          id int(11) NOT NULL AUTO_INCREMENT,
+          name varchar(50) NOT NULL,
+          unique_code varchar(5) NOT NULL,
+          created_at datetime DEFAULT NULL,
+          updated_at datetime DEFAULT NULL,
+          PRIMARY KEY (id),
+          UNIQUE KEY unique_code (unique_code)
+        ) ENGINE=MyISAM DEFAULT CHARSET=utf8 COLLATE=utf8_unicode_ci""",
+    "mst_member_type": """
+        CREATE TABLE mst_member_type (
+          member_type_id int(11) NOT NULL AUTO_INCREMENT,
+          member_type_name varchar(50) NOT NULL,
+          loan_limit int(11) NOT NULL DEFAULT 0,
+          loan_periode int(11) NOT NULL DEFAULT 0,
+          input_date date DEFAULT NULL,
+          last_update date DEFAULT NULL,
+          PRIMARY KEY (member_type_id),
+          UNIQUE KEY member_type_name (member_type_name)
+        ) ENGINE=MyISAM DEFAULT CHARSET=utf8 COLLATE=utf8_unicode_ci""",
+    "mst_coll_type": """
+        CREATE TABLE mst_coll_type (
+          coll_type_id int(3) NOT NULL AUTO_INCREMENT,
+          coll_type_name varchar(30) NOT NULL,
+          input_date date DEFAULT NULL,
+          last_update date DEFAULT NULL,
+          PRIMARY KEY (coll_type_id),
+          UNIQUE KEY coll_type_name (coll_type_name)
+        ) ENGINE=MyISAM DEFAULT CHARSET=utf8 COLLATE=utf8_unicode_ci""",
+    "mst_location": """
+        CREATE TABLE mst_location (
+          location_id varchar(3) NOT NULL,
+          location_name varchar(100) DEFAULT NULL,
+          input_date date DEFAULT NULL,
+          last_update date DEFAULT NULL,
+          PRIMARY KEY (location_id),
+          UNIQUE KEY location_name (location_name)
         ) ENGINE=MyISAM DEFAULT CHARSET=utf8 COLLATE=utf8_unicode_ci""",
 }
 
@@ -158,6 +201,7 @@ _SQLITE = {
           publish_year varchar(20) DEFAULT NULL,
           collation varchar(50) DEFAULT NULL,
           call_number varchar(50) DEFAULT NULL,
+          classification varchar(40) DEFAULT NULL,
           language_id char(5) DEFAULT 'en',
           image varchar(100) DEFAULT NULL,
           opac_hide smallint DEFAULT 0,
@@ -178,6 +222,37 @@ _SQLITE = {
           member_since_date date DEFAULT NULL,
           register_date date DEFAULT NULL,
           expire_date date NOT NULL,
+          input_date date DEFAULT NULL,
+          last_update date DEFAULT NULL
+        )""",
+    "mst_visitor_room": """
+        CREATE TABLE mst_visitor_room (
+          id integer PRIMARY KEY AUTOINCREMENT,
+          name varchar(50) NOT NULL,
+          unique_code varchar(5) COLLATE NOCASE NOT NULL UNIQUE,
+          created_at datetime DEFAULT NULL,
+          updated_at datetime DEFAULT NULL
+        )""",
+    "mst_member_type": """
+        CREATE TABLE mst_member_type (
+          member_type_id integer PRIMARY KEY AUTOINCREMENT,
+          member_type_name varchar(50) NOT NULL UNIQUE,
+          loan_limit integer NOT NULL DEFAULT 0,
+          loan_periode integer NOT NULL DEFAULT 0,
+          input_date date DEFAULT NULL,
+          last_update date DEFAULT NULL
+        )""",
+    "mst_coll_type": """
+        CREATE TABLE mst_coll_type (
+          coll_type_id integer PRIMARY KEY AUTOINCREMENT,
+          coll_type_name varchar(30) NOT NULL UNIQUE,
+          input_date date DEFAULT NULL,
+          last_update date DEFAULT NULL
+        )""",
+    "mst_location": """
+        CREATE TABLE mst_location (
+          location_id varchar(3) COLLATE NOCASE NOT NULL PRIMARY KEY,
+          location_name varchar(100) DEFAULT NULL UNIQUE,
           input_date date DEFAULT NULL,
           last_update date DEFAULT NULL
         )""",

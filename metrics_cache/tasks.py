@@ -1,13 +1,16 @@
 """Celery's autodiscovery reads each app's `tasks` module: here, the rooms' tasks."""
 
+from metrics_cache.reports.tasks import copy_report_lookups, refresh_circulation
 from metrics_cache.rollups.tasks import fold_rollups, verify_rollups
 from metrics_cache.snapshots.tasks import prewarm, refresh_group, refresh_metric
 from metrics_cache.today.tasks import reconcile_today, sync_today
 
 __all__ = [
+    "copy_report_lookups",
     "fold_rollups",
     "prewarm",
     "reconcile_today",
+    "refresh_circulation",
     "refresh_group",
     "refresh_metric",
     "sync_today",

@@ -58,3 +58,72 @@ class VisitorTally(TallyRollup):
                 fields=["generation", "grain", "bucket", "-total"], name="visitor_tally_ranked"
             )
         ]
+
+
+class VisitHour(models.Model):
+    """Visits per local day, hour, room and audience (the reports' breakdowns). `room_code` is
+    the code as SLiMS's case-insensitive collation compares it (upper case, trailing spaces
+    dropped), '' with `has_room` False for a visit recorded without a room (a NULL, kept apart
+    from a code of '' so the unique constraint can hold it)."""
+
+    generation = models.PositiveIntegerField()
+    day = models.DateField()
+    weekday = models.PositiveSmallIntegerField(help_text="1 = Monday … 7 = Sunday")
+    hour = models.PositiveSmallIntegerField()
+    has_room = models.BooleanField()
+    room_code = models.CharField(max_length=5, blank=True)
+    guest = models.BooleanField()
+    total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generation", "day", "weekday", "hour", "has_room", "room_code", "guest"],
+                name="visit_hour_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.hour:02d}h {self.room_code or '-'}: {self.total}"
+
+
+class VisitorRoom(LibraryModel):
+    """SLiMS 9.6's rooms of the entrance kiosks (visitor_count.room_code holds unique_code)."""
+
+    # Read only for the reports' names: a SLiMS without it still serves everything else.
+    reports_only = True
+
+    unique_code = models.CharField(max_length=5, primary_key=True)
+    name = models.CharField(max_length=50)
+
+    class Meta:
+        managed = False
+        db_table = "mst_visitor_room"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VisitMemberDay(models.Model):
+    """Visits of one member (the library collation's key of member_id) on one local day: the
+    reports group them by the member's type now (books.MemberCopy)."""
+
+    generation = models.PositiveIntegerField()
+    day = models.DateField()
+    # Never NULL; declared nullable so that reading through it is an outer join (a member
+    # whose row is gone still counts, under no type).
+    member = models.ForeignKey(
+        "books.MemberCopy", null=True, db_column="member_key", db_constraint=False,
+        on_delete=models.DO_NOTHING, related_name="+",
+    )  # fmt: skip
+    total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generation", "day", "member"], name="visit_member_day_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.member_id}: {self.total}"

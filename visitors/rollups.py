@@ -12,7 +12,7 @@ from django.utils import timezone
 from metrics_cache.rollups import engine, reads, tallies
 from metrics_cache.rollups.models import RollupState
 from metrics_cache.rollups.tallies import CollationKey, key_digest
-from visitors.models import Visit, VisitDay, VisitorTally
+from visitors.models import Visit, VisitDay, VisitHour, VisitMemberDay, VisitorTally
 from visitors.selectors import TopVisitor, local_day_start, rank_visitor
 
 SOURCE_NAME = "visits"
@@ -41,8 +41,14 @@ def _rows():
             "member_key",
             "name_key",
             "institution_key",
+            "room_code",
         )
     )
+
+
+def room_code(code: str | None) -> str:
+    """A room code as SLiMS's case-insensitive, space-padded collation compares it."""
+    return (code or "").rstrip().upper()
 
 
 def visitor_key(guest: bool, member_key: str | None, name_key: str, institution_key: str | None):
@@ -58,28 +64,52 @@ TALLIES = tallies.TallyTable(
 )
 
 
-def _fold(generation: int, chunk: list[tuple], today: date) -> None:
+HOURS = tallies.CountTable(VisitHour, ("day", "weekday", "hour", "has_room", "room_code", "guest"))
+MEMBER_DAYS = tallies.CountTable(VisitMemberDay, ("day", "member"))
+
+
+def _count_breakdowns(hours: dict, member_days: dict, local, room, guest: bool, mkey) -> None:
+    """Counts one visit (at local time `local`) in its hour, room and audience, and in its
+    member's day."""
+    day = local.date()
+    slot = (day, day.isoweekday(), local.hour, room is not None, room_code(room), guest)
+    hours[slot] = hours.get(slot, 0) + 1
+    if not guest:
+        member_day = (day, key_digest(mkey))
+        member_days[member_day] = member_days.get(member_day, 0) + 1
+
+
+def _fold(generation: int, chunk: list[tuple], today: date) -> date:
     days: dict[date, list[int]] = {}
+    hours: dict[tuple, int] = {}  # HOURS.columns -> visits
+    member_days: dict[tuple, int] = {}  # MEMBER_DAYS.columns -> visits
     slots: dict[tuple, list] = {}  # slot -> TALLIES.columns
     # The library's zone. astimezone(None) would take the process's, which Django sets to
     # TIME_ZONE, and TIME_ZONE is LIBRARY_TIME_ZONE: the same zone.
     zone = timezone.get_current_timezone()  # pragma: no mutate
-    for vid, checkin, member_id, name, institution, guest, mkey, nkey, ikey in chunk:
-        day = checkin.astimezone(zone).date()  # pragma: no mutate
+    for vid, checkin, member_id, name, institution, guest, mkey, nkey, ikey, room in chunk:
+        local = checkin.astimezone(zone)  # pragma: no mutate
+        day = local.date()
         tallies.count_day(days, day, vid)
+        _count_breakdowns(hours, member_days, local, room, guest, mkey)
         tallies.add_row(
             slots, TALLIES, day=day, today=today, key=visitor_key(guest, mkey, nkey, ikey),
             values=[1, checkin, vid, None if guest else member_id, name, institution],
         )  # fmt: skip
     tallies.add_days(VisitDay, generation, days)
+    tallies.add_counts(HOURS, generation, hours)
+    tallies.add_counts(MEMBER_DAYS, generation, member_days)
     tallies.upsert_tallies(TALLIES, generation, slots)
+    return min(days)
 
 
-SOURCE = engine.Source(SOURCE_NAME, Visit, _rows, _fold, VisitDay, TALLIES)
+SOURCE = engine.Source(
+    SOURCE_NAME, Visit, _rows, _fold, VisitDay, TALLIES, counts=(VisitHour, VisitMemberDay)
+)
 
 
 # --- reading the rollups ----------------------------------------------------------------------
-def _generation() -> int:
+def generation() -> int:
     state = engine.live_state(SOURCE_NAME)
     if state is None:
         # Never reached: every caller checks the rollups are built (RunContext.from_rollups).
@@ -89,7 +119,7 @@ def _generation() -> int:
 
 def daily_visit_totals(*, since: date, until: date) -> dict[date, int]:
     """{local date: visits} for since..until inclusive; days without visits are absent."""
-    rows = VisitDay.objects.filter(generation=_generation(), day__gte=since, day__lte=until)
+    rows = VisitDay.objects.filter(generation=generation(), day__gte=since, day__lte=until)
     return {day: total for day, total in rows.values_list("day", "total") if total}
 
 
@@ -97,7 +127,7 @@ def top_visitors(*, since: date, until: date, limit: int = 10) -> list[TopVisito
     """As visitors.selectors.top_visitors, from the rollups."""
     if since > until:
         return []
-    rows = VisitorTally.objects.filter(generation=_generation())
+    rows = VisitorTally.objects.filter(generation=generation())
     candidates = reads.top_totals(rows, since, until, limit)
     latest = reads.latest_details(TALLIES, rows, candidates, since, until)
     visitors = [
@@ -108,10 +138,11 @@ def top_visitors(*, since: date, until: date, limit: int = 10) -> list[TopVisito
     return visitors[:limit]
 
 
-def visits_on(day: date, generation: int | None = None) -> int:
-    """Folded visits dated `day`, in the live generation unless `generation` is given."""
-    generation = _generation() if generation is None else generation
-    row = VisitDay.objects.filter(generation=generation, day=day).first()
+def visits_on(day: date, in_generation: int | None = None) -> int:
+    """Folded visits dated `day`, in the live generation unless `in_generation` is given."""
+    if in_generation is None:
+        in_generation = generation()
+    row = VisitDay.objects.filter(generation=in_generation, day=day).first()
     return row.total if row else 0
 
 
@@ -149,4 +180,30 @@ def recount_day(state: RollupState, day: date) -> tuple[int, int] | None:
             return None
         before = VisitDay.objects.get(pk=row.pk).total
         VisitDay.objects.filter(pk=row.pk).update(total=exact)
+        if before != exact:
+            _recount_breakdowns(state.generation, day, row.first_id, watermark)
+            if day < timezone.localdate():
+                engine.bump_past_revision(state)
     return before, exact
+
+
+def _recount_breakdowns(generation: int, day: date, first_id: int, watermark: int) -> None:
+    """Replaces the day's hourly and member counts by those of its rows in SLiMS now, so that
+    the reports' breakdowns still add up to the recounted day (inside the caller's
+    transaction)."""
+    start, end = local_day_start(day), local_day_start(day + timedelta(days=1))
+    rows = _rows().filter(
+        visitor_id__gte=first_id,
+        visitor_id__lte=watermark,
+        checkin_date__gte=start,
+        checkin_date__lt=end,
+    )
+    hours: dict[tuple, int] = {}
+    member_days: dict[tuple, int] = {}
+    zone = timezone.get_current_timezone()  # pragma: no mutate (as in _fold)
+    for _, checkin, _, _, _, guest, mkey, _, _, room in rows:
+        _count_breakdowns(hours, member_days, checkin.astimezone(zone), room, guest, mkey)
+    for model in (VisitHour, VisitMemberDay):
+        model.objects.filter(generation=generation, day=day).delete()
+    tallies.add_counts(HOURS, generation, hours)
+    tallies.add_counts(MEMBER_DAYS, generation, member_days)

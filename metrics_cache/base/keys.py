@@ -129,3 +129,15 @@ def today_events_channel() -> str:
     channel names it: two deployments on one Redis server never hear each other."""
     db = urlsplit(settings.REDIS_URL).path.strip("/") or "0"
     return f"{prefix()}:db{db}:today:events"
+
+
+# --- reports ------------------------------------------------------------------------------------
+# A computed report is kept this long (its key changes anyway when its rollups or the day do).
+REPORT_TTL_SECONDS = 86400
+# What a 202 tells a client to wait while the rollups' first build runs.
+REPORT_BUILDING_RETRY_SECONDS = 30
+
+
+def report(name: str, parameters: str, state: str) -> str:
+    """One report's JSON for its parameters and the state of the rollups it was computed from."""
+    return f"{prefix()}:report:{name}:{parameters}:{state}"

@@ -9,6 +9,7 @@ from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from config.library import LIBRARY_ALIAS, LibraryModel
+from metrics_cache.reports.lookups import grant_statement
 from metrics_cache.snapshots.registry import METRICS
 
 # The date columns every scheduled query filters on, and SLiMS ships without an index on.
@@ -50,6 +51,9 @@ def examine(*, explain: bool = True) -> Report:
     usable = True
     for model in library_models():
         table = model._meta.db_table
+        if table not in present and getattr(model, "reports_only", False):
+            report.findings.append(_lookup_missing(table))
+            continue
         if table not in present:
             report.findings.append(Finding("error", f"table {table} is missing"))
             usable = False
@@ -74,6 +78,15 @@ def examine(*, explain: bool = True) -> Report:
             for query in metric.queries(metric.period(today)):
                 report.explains.append((metric.name, query.explain()))
     return report
+
+
+def _lookup_missing(table: str) -> Finding:
+    return Finding(
+        "warning",
+        f"table {table} is missing or not granted to the service's user: the reports show "
+        "its codes without names",
+        grant_statement(table),
+    )
 
 
 def _engine_and_rows(connection, table: str) -> tuple[str, int | None]:

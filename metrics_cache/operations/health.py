@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from config.library import LIBRARY_ALIAS
 from metrics_cache.base import keys
 from metrics_cache.base.redis import client
+from metrics_cache.reports.lookups import status as lookup_status
 from metrics_cache.rollups import jobs
 from metrics_cache.snapshots import store
 from metrics_cache.snapshots.registry import METRICS
@@ -124,6 +125,14 @@ def _rollups() -> dict:
         return {"error": "the service's database is unreachable"}
 
 
+def _lookups() -> dict:
+    """{table: "ok", "not copied yet", or why it cannot be read and the GRANT that fixes it}."""
+    try:
+        return lookup_status()
+    except DatabaseError:
+        return {"error": "the service's database is unreachable"}
+
+
 def report() -> tuple[int, dict]:
     """(HTTP status, body): 503 when Redis is unreachable, else 200 ok or degraded."""
     try:
@@ -142,6 +151,9 @@ def report() -> tuple[int, dict]:
         # Until a first build is over its state is "building", with its progress (0..1);
         # snapshots are computed by scanning SLiMS meanwhile.
         "rollups": _rollups(),
+        # The names the reports show; a table missing or not granted leaves codes without names
+        # and does not degrade the service.
+        "lookups": _lookups(),
     }
     degraded = (
         checks["library_db"] != "ok"

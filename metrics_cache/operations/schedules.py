@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from metrics_cache.base import keys
 from metrics_cache.base.redis import client
+from metrics_cache.reports.tasks import copy_report_lookups, refresh_circulation
 from metrics_cache.rollups.tasks import fold_rollups, verify_rollups
 from metrics_cache.snapshots.registry import GROUPS, METRICS
 from metrics_cache.snapshots.tasks import prewarm, refresh_group
@@ -66,6 +67,11 @@ FAST_LOOP = "today: fast loop"
 RECONCILE = "today: exact recount"
 ROLLUPS_FOLD = "rollups: fold new rows"
 ROLLUPS_VERIFY = "rollups: verify"
+LOOKUPS_COPY = "reports: copy lookup tables"
+CIRCULATION = "reports: circulation"
+# The names of rooms, types and locations, and members' types, change rarely: a change shows
+# within this.
+LOOKUPS_COPY_MS = 1_800_000
 # Folding both tables every few minutes keeps the nightly run short and resumes a first build
 # whose next step was lost (a worker restart).
 ROLLUPS_FOLD_MS = 300_000
@@ -90,6 +96,9 @@ def sync_live_schedules() -> None:
         (FAST_LOOP, sync_today.name, interval_ms, True),
         (RECONCILE, reconcile_today.name, reconcile_ms, modes.configured().reconciles),
         (ROLLUPS_FOLD, fold_rollups.name, ROLLUPS_FOLD_MS, True),
+        (LOOKUPS_COPY, copy_report_lookups.name, LOOKUPS_COPY_MS, True),
+        # Returns and renewals show in the circulation figures within one fold's interval.
+        (CIRCULATION, refresh_circulation.name, ROLLUPS_FOLD_MS, True),
     ):  # fmt: skip
         periodic = PeriodicTask.objects.filter(name=name).first() or PeriodicTask(name=name)
         periodic.task = task
@@ -119,3 +128,4 @@ def prewarm_on_start(sender=None, **kwargs) -> None:
         prewarm.apply_async(expires=keys.PREWARM_BOOT_WINDOW_SECONDS)
         logger.info("start-up prewarm queued for %d metrics", len(METRICS))
         fold_rollups.apply_async(expires=keys.PREWARM_BOOT_WINDOW_SECONDS)
+        copy_report_lookups.apply_async(expires=keys.PREWARM_BOOT_WINDOW_SECONDS)

@@ -40,11 +40,19 @@ FOLD_BATCH_ROWS = 50_000
 BUILD_PAUSE_SECONDS = 0.02
 
 
+# The shape of the rollup rows every source writes. Raised when a fold writes new tables or
+# columns: the live generation of an older shape is dropped and rebuilt (snapshots scan SLiMS
+# meanwhile, as on a first install).
+FOLD_VERSION = 2
+
+
 # --- state ------------------------------------------------------------------------------------
 def live_state(source: str) -> RollupState | None:
     """The generation snapshots read, if it describes the library database configured now."""
     state = RollupState.objects.filter(source=source, live=True).first()
-    if state is not None and state.library != library_fingerprint():
+    if state is not None and (
+        state.library != library_fingerprint() or state.fold_version != FOLD_VERSION
+    ):
         return None
     return state
 
@@ -58,6 +66,7 @@ def start_generation(source: str, *, highest_id: int, live: bool) -> RollupState
             generation=(last or 0) + 1,
             live=live,
             library=library_fingerprint(),
+            fold_version=FOLD_VERSION,
             build_target_id=highest_id,
         )
 
@@ -72,10 +81,13 @@ class Source:
     model: type[models.Model]
     # Builds the queryset of rows (values_list) for a primary-key range, with its annotations.
     rows: Callable[[], models.QuerySet]
-    # Folds a chunk (sorted by id) into the generation's rollup rows, inside the transaction.
-    fold: Callable[[int, list[tuple], date], None]
+    # Folds a chunk (sorted by id) into the generation's rollup rows, inside the transaction;
+    # returns the earliest date among the rows.
+    fold: Callable[[int, list[tuple], date], date]
     days: type[models.Model]
     tallies: TallyTable
+    # Further per-day tables of the source (the reports' breakdowns), dropped with the rest.
+    counts: tuple[type[models.Model], ...] = ()
 
     @property
     def pk(self) -> str:
@@ -85,6 +97,8 @@ class Source:
         """Deletes one generation's rollup rows."""
         self.days.objects.filter(generation=generation).delete()
         self.tallies.model.objects.filter(generation=generation).delete()
+        for model in self.counts:
+            model.objects.filter(generation=generation).delete()
 
     def compact(self, generation: int, today: date) -> None:
         """Moves buckets of months that have ended into their years' buckets."""
@@ -134,10 +148,16 @@ def fold_chunk(source: Source, state: RollupState, chunk: list[tuple], today: da
         )
         if not moved:
             return False
-        source.fold(state.generation, chunk, today)
+        if source.fold(state.generation, chunk, today) < today:
+            bump_past_revision(state)
     state.last_id = new_last
     state.rows_folded += len(chunk)
     return True
+
+
+def bump_past_revision(state: RollupState) -> None:
+    """Records that a closed day's figures changed (inside the caller's transaction)."""
+    RollupState.objects.filter(pk=state.pk).update(past_revision=models.F("past_revision") + 1)
 
 
 def fold(
@@ -220,7 +240,7 @@ def ensure_live(source: Source) -> RollupState:
     if state is not None:
         return state
     stale = list(RollupState.objects.filter(source=source.name))
-    for old in stale:  # another library's rollups, or a crashed start: never mixed in
+    for old in stale:  # another library's, an older release's, a crashed start
         source.drop(old.generation)
         old.delete()
     return start_generation(source.name, highest_id=highest_id(source), live=True)

@@ -24,6 +24,12 @@ class RollupState(models.Model):
     started_at = models.DateTimeField(auto_now_add=True)
     rows_folded = models.BigIntegerField(default=0)
     longest_statement_ms = models.FloatField(default=0)
+    # Which shape of rollup rows the generation holds (rollups.engine.FOLD_VERSION): a
+    # generation folded by an older release is rebuilt, never read.
+    fold_version = models.PositiveSmallIntegerField(default=1)
+    # Bumped whenever rows dated before the day of their fold (late entries, imports) or a
+    # recount change a closed day: the reports' caches are keyed by it.
+    past_revision = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -194,6 +194,32 @@ def upsert_tallies(table: TallyTable, generation: int, tallies: dict[tuple, list
     )
 
 
+@dataclass(frozen=True)
+class CountTable:
+    """A per-day count model: the columns that name a count (`day` first), and its total."""
+
+    model: type[models.Model]
+    columns: tuple[str, ...]
+
+
+def add_counts(table: CountTable, generation: int, counts: dict[tuple, int]) -> None:
+    """Adds `counts` ({values of table.columns: n}) to a generation's stored counts."""
+    days = {slot[0] for slot in counts}
+    for batch in grouped(days):
+        stored = table.model.objects.filter(generation=generation, day__in=batch)
+        for *slot, total in stored.values_list(*table.columns, "total"):
+            slot = tuple(slot)
+            if slot in counts:
+                counts[slot] += total
+    unique = ("generation", *table.columns)
+    write_rows(
+        table.model,
+        (*unique, "total"),
+        unique,
+        [(generation, *slot, total) for slot, total in counts.items()],
+    )
+
+
 def add_tally(tallies: dict[tuple, list], table: TallyTable, slot: tuple, values: list) -> None:
     if slot in tallies:
         table.merge(tallies[slot], values)

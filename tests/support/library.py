@@ -54,33 +54,72 @@ class LibraryRows:
         name: str = "Budi Santoso",
         institution: str | None = "Fakultas Ekonomi",
         visitor_id: int | None = None,
+        room: str | None = None,
     ) -> int:
         values = {
             "member_id": member_id,
             "member_name": name,
             "institution": institution,
+            "room_code": room,
             "checkin_date": str(checkin),
         }
         if visitor_id is not None:
             values = {"visitor_id": visitor_id, **values}
         return self._insert("visitor_count", **values)
 
-    def member(self, member_id: str, name: str, *, institution: str | None = None) -> str:
+    def member(
+        self,
+        member_id: str,
+        name: str,
+        *,
+        institution: str | None = None,
+        member_type: int | None = None,
+        registered: str | None = None,
+        expires: str = "2030-12-31",
+    ) -> str:
         self._insert(
             "member",
             member_id=member_id,
             member_name=name,
             inst_name=institution,
-            expire_date="2030-12-31",
+            member_type_id=member_type,
+            register_date=registered,
+            expire_date=expires,
         )
         return member_id
 
-    def biblio(self, title: str) -> int:
-        return self._insert("biblio", title=title)
+    def member_type(self, type_id: int, name: str) -> None:
+        self._insert("mst_member_type", member_type_id=type_id, member_type_name=name)
 
-    def item(self, biblio_id: int | None, item_code: str | None = None) -> str:
+    def collection_type(self, type_id: int, name: str) -> None:
+        self._insert("mst_coll_type", coll_type_id=type_id, coll_type_name=name)
+
+    def location(self, location_id: str, name: str | None) -> None:
+        self._insert("mst_location", location_id=location_id, location_name=name)
+
+    def execute(self, sql: str, params: list | None = None) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params or [])
+
+    def room(self, code: str, name: str) -> None:
+        self._insert("mst_visitor_room", unique_code=code, name=name)
+
+    def biblio(self, title: str, *, classification: str | None = None) -> int:
+        return self._insert("biblio", title=title, classification=classification)
+
+    def item(
+        self,
+        biblio_id: int | None,
+        item_code: str | None = None,
+        *,
+        coll_type: int | None = None,
+        location: str | None = None,
+    ) -> str:
         code = item_code or f"T{next(self._codes):06d}"
-        self._insert("item", biblio_id=biblio_id, item_code=code, input_date="2020-01-01 08:00:00")
+        self._insert(
+            "item", biblio_id=biblio_id, item_code=code, coll_type_id=coll_type,
+            location_id=location, input_date="2020-01-01 08:00:00",
+        )  # fmt: skip
         return code
 
     def loan(self, item_code: str | None, member_id: str | None, loan_date: date | str) -> int:

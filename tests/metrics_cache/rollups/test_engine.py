@@ -64,7 +64,7 @@ def test_a_build_that_crashes_resumes_where_it_stopped(library, small_chunks, mo
             calls.append(len(chunk))
             if len(calls) == 2:
                 raise RuntimeError("worker killed")
-            original(generation, chunk, day)
+            return original(generation, chunk, day)
 
         monkeypatch.setattr(visit_rollups.SOURCE, "fold", crash_on_second_batch)
         with pytest.raises(RuntimeError):

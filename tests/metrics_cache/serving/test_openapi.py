@@ -33,7 +33,12 @@ def test_openapi_json_documents_every_answer(client):
     increment = document["paths"]["/api/visitors/today/increment"]["post"]
     assert {"400", "401", "403", "409"} <= set(increment["responses"])
     tags = {tag["name"] for tag in document["tags"]}
-    assert tags == {"Visitors", "Books", "Operations"}
+    assert tags == {"Visitors", "Books", "Reports", "Operations"}
+    visits = document["paths"]["/api/reports/visits"]["get"]
+    assert visits["tags"] == ["Reports"]
+    assert {"200", "202", "304", "400"} <= set(visits["responses"])
+    by = next(p for p in visits["parameters"] if p["name"] == "by")
+    assert "weekday_hour" in by["schema"]["enum"]
     assert document["paths"]["/health"]["get"]["tags"] == ["Operations"]
     # Every JSON body has a real schema, never a bare object.
     for path, operations in document["paths"].items():

@@ -1,0 +1,1 @@
+"""Reports: visits and loans over any period of closed days, from the rollups."""

@@ -1,0 +1,73 @@
+"""The service's copies of the few columns of SLiMS's big tables the reports group by (a
+member's type, a copy's collection type, location and title, a title's class): read in short
+primary-key chunks, as the rollups read their rows, so no statement holds a MyISAM table for
+long. Rows deleted in SLiMS leave the copy at the end of a pass."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import DatabaseError, models
+from django.db.models import Max
+from django.utils import timezone
+
+from metrics_cache.reports.lookups import copy_record, failed
+from metrics_cache.reports.models import LookupCopy
+from metrics_cache.rollups.tallies import write_rows
+
+# Rows per statement on SLiMS: a primary-key range read, a few milliseconds on a stock table.
+CHUNK_ROWS = 5_000
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One SLiMS table copied: `rows()` reads it (values, its primary key first), `to_row`
+    turns a row into the values of `columns` of `target` (its primary key first)."""
+
+    kind: str
+    source: type[models.Model]
+    rows: Callable[[], models.QuerySet]
+    target: type[models.Model]
+    columns: tuple[str, ...]
+    to_row: Callable[[tuple], tuple]
+
+    @property
+    def table(self) -> str:
+        return self.source._meta.db_table
+
+
+def refresh(copy: Copy) -> LookupCopy:
+    """One pass over the SLiMS table; records why when it cannot be read."""
+    record = copy_record(copy.kind, copy.table)
+    pk = copy.source._meta.pk.attname
+    this_round = (copy.target.objects.aggregate(last=Max("round"))["last"] or 0) + 1
+    digest, copied, after = hashlib.sha1(), 0, None
+    try:
+        while True:
+            rows = copy.rows()
+            if after is not None:
+                rows = rows.filter(**{f"{pk}__gt": after})
+            chunk = list(rows.order_by(pk)[:CHUNK_ROWS])
+            values = [(*copy.to_row(row), this_round) for row in chunk]
+            write_rows(copy.target, (*copy.columns, "round"), copy.columns[:1], values)
+            for row in values:
+                digest.update(repr(row[:-1]).encode())
+            copied += len(chunk)
+            if len(chunk) < CHUNK_ROWS:
+                break
+            after = chunk[-1][0]
+    except DatabaseError as exc:
+        return failed(record, exc, "reports cannot group by it")
+    copy.target.objects.filter(round__lt=this_round).delete()
+    now = timezone.now()
+    if digest.hexdigest() != record.checksum:
+        record.checksum, record.changed_at, record.changes = (
+            digest.hexdigest(),
+            now,
+            record.changes + 1,
+        )
+    record.copied_at, record.rows, record.error = now, copied, ""
+    record.save()
+    return record

@@ -1,0 +1,21 @@
+"""The reports' Celery task: the copy of SLiMS's lookup tables."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from metrics_cache.reports.catalog import after_folds, copy_lookups
+
+
+@shared_task(name="metrics_cache.copy_report_lookups", ignore_result=True, time_limit=120)
+def copy_report_lookups() -> dict[str, str]:
+    """Copies the names of rooms, member types, collection types and locations (a few dozen
+    rows each); {table: "" or why it could not be read}."""
+    return copy_lookups()
+
+
+@shared_task(name="metrics_cache.refresh_circulation", ignore_result=True, time_limit=120)
+def refresh_circulation() -> None:
+    """Re-reads the open loans by primary key (returns, renewals, deletions): every few
+    minutes, after the fold of new loans."""
+    after_folds()

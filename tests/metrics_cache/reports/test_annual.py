@@ -1,0 +1,100 @@
+"""The annual figures: the contract's definitions over a closed year or this year to
+yesterday, the year before beside them, ratios with a zero divisor as null, and the CSV's
+key,label,value,previous rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.test import Client
+
+from metrics_cache.reports.catalog import copy_lookups
+from tests.support.library import library_test
+from tests.support.rollups import at, build
+
+pytestmark = [*library_test, pytest.mark.usefixtures("delta_mode")]
+
+
+def a_year(library) -> None:
+    library.member("M1", "Ani", registered="2024-03-01", expires="2026-02-01")
+    library.member("M2", "Budi", registered="2025-06-01", expires="2027-06-01")
+    library.member("M3", "Citra", registered="2023-01-01", expires="2024-12-31")  # lapsed
+    book = library.biblio("Laskar Pelangi", classification="899")
+    library.item(book, "B1")
+    library.item(book, "B2")
+    library.item(book, "B3")
+    for stamp, member in (
+        ("2025-03-03 09:00:00", "M1"),  # a Monday
+        ("2025-03-03 10:30:00", "M1"),
+        ("2025-03-04 10:00:00", None),
+        ("2025-07-01 10:00:00", "M2"),
+        ("2024-05-01 10:00:00", "M1"),
+    ):
+        library.visit(stamp, member_id=member)
+    library.loan("B1", "M1", "2025-03-03")
+    library.loan("B1", "M2", "2025-07-01")
+    library.loan("B2", "M2", "2025-07-02")
+    library.loan("B2", "M1", "2024-02-29")
+
+
+def test_a_closed_year_beside_the_one_before(library):
+    a_year(library)
+    with at(2026, 12, 5, 11, 0):
+        build()
+        copy_lookups()
+        body = Client().get("/api/reports/annual", {"year": "2025", "compare": "previous_year"})
+    body = body.json()
+    assert body["complete"] is True and body["period"] == {"from": "2025-01-01", "to": "2025-12-31"}
+    data, before = body["data"], body["previous"]
+    assert (data["visits"], data["member_visits"], data["guest_visits"]) == (4, 3, 1)
+    assert data["service_days"] == 3 and data["visits_per_service_day"] == 1.3
+    assert data["visiting_members"] == 2
+    assert (data["members"], data["new_members"]) == (2, 1)
+    assert (data["loans"], data["borrowers"]) == (3, 2)
+    assert data["loans_per_member"] == 1.5
+    assert (data["titles"], data["items"], data["items_never_borrowed"]) == (1, 3, 1)
+    assert data["turnover"] == 1.0 and data["share_never_borrowed"] == 33.3
+    assert data["visits_by_month"][2] == {"month": 3, "total": 3}
+    assert data["loans_by_month"][6] == {"month": 7, "total": 2}
+    assert data["busiest_weekday"] == 1 and data["busiest_hour"] == 10
+    assert (before["visits"], before["loans"], before["members"]) == (1, 1, 2)
+    assert before["service_days"] == 1 and before["busiest_hour"] == 10
+
+
+def test_this_year_runs_to_yesterday_and_a_ratio_over_zero_is_null(library):
+    with at(2026, 12, 5, 11, 0):
+        build()
+        copy_lookups()
+        body = Client().get("/api/reports/annual").json()
+    assert body["year"] == 2026 and body["complete"] is False
+    assert body["period"] == {"from": "2026-01-01", "to": "2026-12-04"}
+    data = body["data"]
+    assert data["visits"] == 0 and data["visits_per_service_day"] is None
+    assert data["loans_per_member"] is None and data["turnover"] is None
+    assert data["share_never_borrowed"] is None
+    assert data["busiest_weekday"] is None and data["busiest_hour"] is None
+
+
+@pytest.mark.parametrize("year", ["2027", "26", "20x5", "2026-01"])
+def test_a_year_without_a_closed_day_or_malformed_is_a_400(library, year):
+    with at(2026, 12, 5, 11, 0):
+        build()
+        response = Client().get("/api/reports/annual", {"year": year})
+    assert response.status_code == 400 and response.json()["parameter"] == "year"
+
+
+def test_the_annual_csv_has_one_row_per_key_and_month(library):
+    a_year(library)
+    with at(2026, 12, 5, 11, 0):
+        build()
+        copy_lookups()
+        response = Client().get(
+            "/api/reports/annual", {"year": "2025", "compare": "previous_year", "format": "csv"}
+        )
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0] == ["key", "label", "value", "previous"]
+    assert rows[1] == ["visits", "Visits", "4", "1"]
+    assert ["visits_by_month_03", "Visits by month: 03", "3", "0"] in rows
+    assert response["Content-Disposition"] == 'attachment; filename="annual_2025.csv"'

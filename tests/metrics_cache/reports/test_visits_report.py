@@ -1,0 +1,146 @@
+"""/api/reports/visits from the rollups: every breakdown adds up to the period's total, rows in
+hostile id orders count on their own dates and hours, and a year earlier sits beside each item."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from tests.support.library import library_test
+from tests.support.rollups import at, build
+
+pytestmark = [*library_test, pytest.mark.usefixtures("delta_mode")]
+
+BYS = ("day", "week", "month", "year", "hour", "weekday", "weekday_hour", "room", "audience")
+
+
+def a_year_of_visits(library) -> None:
+    """Visits in an order no id can be trusted with: late entries and an import of last year
+    at the highest ids, local midnight and the last second of a day, guests as NULL and ''."""
+    library.visit("2026-11-02 08:15:00", member_id="M1", room="R1")
+    library.visit("2026-11-02 08:45:00", member_id=None, room="r1 ")  # the same room to SLiMS
+    library.visit("2026-11-03 00:00:00", member_id="", room="R2")
+    library.visit("2026-11-03 23:59:59", member_id="M2")
+    library.visit("2026-11-30 13:00:00", member_id="M1", room="ZZ")
+    library.visit("2026-12-05 10:00:00", member_id="M1", room="R1")  # today: not in a report
+    library.visit("2026-11-16 09:30:00", member_id="M3", room="R1")  # a late entry
+    library.visit("2025-11-02 08:10:00", member_id="M1", room="R1")  # last year, imported
+    library.visit("2025-11-03 14:00:00", member_id=None)
+    library.visit("2024-02-29 10:00:00", member_id="M1")
+
+
+def get(path: str, **params):
+    response = Client().get(path, params)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_every_breakdown_adds_up_to_the_total_of_the_period(library):
+    with at(2026, 12, 5, 11, 0):
+        a_year_of_visits(library)
+        build()
+        for by in BYS:
+            body = get("/api/reports/visits", by=by, **{"from": "2026-11-01", "to": "2026-11-30"})
+            assert body["total"] == 6, by
+            assert sum(item["total"] for item in body["data"]) == 6, by
+            assert body["period"] == {"from": "2026-11-01", "to": "2026-11-30"}
+
+
+def test_visits_count_at_their_local_hour_weekday_room_and_audience(library):
+    with at(2026, 12, 5, 11, 0):
+        a_year_of_visits(library)
+        build()
+        period = {"from": "2026-11-01", "to": "2026-11-30"}
+        hours = get("/api/reports/visits", by="hour", **period)["data"]
+        assert len(hours) == 24
+        assert {h["hour"]: h["total"] for h in hours if h["total"]} == {
+            0: 1,
+            8: 2,
+            9: 1,
+            13: 1,
+            23: 1,
+        }
+        heat = get("/api/reports/visits", by="weekday_hour", **period)["data"]
+        assert len(heat) == 168 and heat[0] == {"weekday": 1, "hour": 0, "total": 0}
+        # 2026-11-02 is a Monday, 11-03 a Tuesday, 11-16 a Monday, 11-30 a Monday.
+        assert {(h["weekday"], h["hour"]): h["total"] for h in heat if h["total"]} == {
+            (1, 8): 2,
+            (2, 0): 1,
+            (2, 23): 1,
+            (1, 9): 1,
+            (1, 13): 1,
+        }
+        weekdays = get("/api/reports/visits", by="weekday", **period)["data"]
+        assert [w["total"] for w in weekdays] == [4, 2, 0, 0, 0, 0, 0]
+        rooms = get("/api/reports/visits", by="room", **period)["data"]
+        assert rooms == [
+            {"room_code": "R1", "room_name": None, "total": 3},
+            {"room_code": "R2", "room_name": None, "total": 1},
+            {"room_code": "ZZ", "room_name": None, "total": 1},
+            {"room_code": None, "room_name": None, "total": 1},
+        ]
+        audience = get("/api/reports/visits", by="audience", **period)["data"]
+        assert audience == [
+            {"audience": "member", "total": 4},
+            {"audience": "guest", "total": 2},
+        ]
+
+
+def test_days_weeks_and_months_are_zero_filled_and_oldest_first(library):
+    with at(2026, 12, 5, 11, 0):
+        a_year_of_visits(library)
+        build()
+        body = get("/api/reports/visits", **{"from": "2026-11-01", "to": "2026-11-04"})
+        assert body["by"] == "day"
+        assert body["data"] == [
+            {"date": "2026-11-01", "total": 0},
+            {"date": "2026-11-02", "total": 2},
+            {"date": "2026-11-03", "total": 2},
+            {"date": "2026-11-04", "total": 0},
+        ]
+        weeks = get("/api/reports/visits", by="week", **{"from": "2026-11-01", "to": "2026-11-30"})
+        assert [(w["week"], w["from"], w["to"], w["total"]) for w in weeks["data"]] == [
+            ("2026-W44", "2026-11-01", "2026-11-01", 0),
+            ("2026-W45", "2026-11-02", "2026-11-08", 4),
+            ("2026-W46", "2026-11-09", "2026-11-15", 0),
+            ("2026-W47", "2026-11-16", "2026-11-22", 1),
+            ("2026-W48", "2026-11-23", "2026-11-29", 0),
+            ("2026-W49", "2026-11-30", "2026-11-30", 1),
+        ]
+        years = get("/api/reports/visits", by="year", **{"from": "2024-01-01", "to": "2026-12-04"})
+        assert years["data"] == [
+            {"year": 2024, "total": 1}, {"year": 2025, "total": 2}, {"year": 2026, "total": 6}
+        ]  # fmt: skip
+
+
+def test_the_default_period_is_the_30_days_ending_yesterday(library):
+    with at(2026, 12, 5, 11, 0):
+        a_year_of_visits(library)
+        build()
+        body = get("/api/reports/visits")
+        assert body["period"] == {"from": "2026-11-05", "to": "2026-12-04"}
+        assert body["total"] == 2 and len(body["data"]) == 30
+
+
+def test_a_year_earlier_beside_each_item(library):
+    with at(2026, 12, 5, 11, 0):
+        a_year_of_visits(library)
+        build()
+        period = {"from": "2026-11-01", "to": "2026-11-30", "compare": "previous_year"}
+        body = get("/api/reports/visits", by="month", **period)
+        assert body["previous_total"] == 2
+        assert body["previous_period"] == {"from": "2025-11-01", "to": "2025-11-30"}
+        assert body["data"] == [{"month": "2026-11", "total": 6, "previous": 2}]
+        days = get("/api/reports/visits", by="day", **period)["data"]
+        assert days[1] == {"date": "2026-11-02", "total": 2, "previous": 1}
+        assert days[2] == {"date": "2026-11-03", "total": 2, "previous": 1}
+        audience = get("/api/reports/visits", by="audience", **period)["data"]
+        assert audience == [
+            {"audience": "member", "total": 4, "previous": 1},
+            {"audience": "guest", "total": 2, "previous": 1},
+        ]
+        # 29 February 2024 stands beside 28 February 2025 and 2026's 28 February beside it.
+        leap = get("/api/reports/visits", compare="previous_year",
+                   **{"from": "2025-02-28", "to": "2025-03-01"})  # fmt: skip
+        assert leap["previous_period"] == {"from": "2024-02-28", "to": "2024-03-01"}
+        assert leap["previous_total"] == 1

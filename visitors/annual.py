@@ -1,0 +1,44 @@
+"""The visits' part of the annual figures (metrics_cache.reports.annual), from the rollups."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Sum
+
+from metrics_cache.reports.periods import Period
+from visitors import rollups
+from visitors.models import VisitDay, VisitHour, VisitMemberDay
+
+
+def figures(period: Period) -> dict:
+    """visits, member_visits, guest_visits, service_days, visiting_members, visits_by_month,
+    busiest_weekday and busiest_hour over the period (a year, or this year to yesterday)."""
+    generation = rollups.generation()
+    in_period = {"generation": generation, "day__gte": period.since, "day__lte": period.until}
+    days = dict(VisitDay.objects.filter(**in_period, total__gt=0).values_list("day", "total"))
+    hours = VisitHour.objects.filter(**in_period)
+    by_audience = dict(hours.values_list("guest").annotate(n=Sum("total")).order_by())
+    by_month = dict.fromkeys(range(1, 13), 0)
+    by_weekday = dict.fromkeys(range(1, 8), 0)
+    for day, total in days.items():
+        by_month[day.month] += total
+        by_weekday[day.isoweekday()] += total
+    by_hour = dict(hours.values_list("hour").annotate(n=Sum("total")).order_by())
+    members = VisitMemberDay.objects.filter(**in_period).aggregate(
+        n=Count("member", distinct=True)
+    )["n"]
+    return {
+        "visits": sum(days.values()),
+        "member_visits": by_audience.get(False, 0),
+        "guest_visits": by_audience.get(True, 0),
+        "service_days": len(days),
+        "visiting_members": members,
+        "visits_by_month": [{"month": m, "total": n} for m, n in by_month.items()],
+        "busiest_weekday": busiest(by_weekday),
+        "busiest_hour": busiest(by_hour),
+    }
+
+
+def busiest(totals: dict[int, int]) -> int | None:
+    """The key with the highest total, ties to the earliest; None when all are 0."""
+    best = max(totals.values(), default=0)
+    return min(k for k, v in totals.items() if v == best) if best else None
