@@ -6,7 +6,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from metrics_cache.operations.views import health, metrics_view
-from metrics_cache.serving.pages import dashboard
+from metrics_cache.serving.pages import dashboard, reports_page
 from metrics_cache.serving.report_views import AnnualView, CirculationView, report_view
 from metrics_cache.serving.today_views import TodayIncrementView, TodayView, today_stream
 from metrics_cache.serving.views import BookSummaryView, VisitorSummaryView, snapshot_view
@@ -15,6 +15,7 @@ from metrics_cache.snapshots.registry import METRICS
 
 urlpatterns = [
     path("", dashboard, name="dashboard"),
+    path("reports", reports_page, name="reports"),
     path("api/visitors/today", TodayView.as_view()),
     path("api/visitors/today/increment", TodayIncrementView.as_view()),
 ]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import accumulate
 
+from demo import lookups
+
 FIRST_NAMES = """
 Budi Siti Agus Dewi Rina Andi Putri Joko Sri Ahmad Nur Eko Wahyu Indah Rizki Fajar Ayu
 Dian Bayu Intan Yusuf Lestari Hendra Maya Reza Tika Arif Wulan Dimas Citra Galih Nadia
@@ -146,7 +148,7 @@ class DemoLibrary:
             yield kept[start : start + batch]
 
     # --- catalogue -------------------------------------------------------------------------
-    biblio_columns = ("title", "isbn_issn", "publish_year", "image", "input_date")
+    biblio_columns = ("title", "isbn_issn", "publish_year", "image", "input_date", "classification")
 
     def biblio_rows(self, batch: int) -> Iterator[list[tuple]]:
         rng = self.rng
@@ -164,6 +166,7 @@ class DemoLibrary:
                     str(rng.randint(1985, self.now.year)),
                     f"cover_{n + 1}.jpg" if rng.random() < 0.3 else None,
                     f"{self.first_day.isoformat()} 09:00:00",
+                    lookups.classification(rng),
                 )
             )
             if len(rows) == batch:
@@ -172,7 +175,8 @@ class DemoLibrary:
         if rows:
             yield rows
 
-    item_columns = ("biblio_id", "item_code", "call_number", "inventory_code", "input_date")
+    item_columns = ("biblio_id", "item_code", "call_number", "inventory_code", "input_date",
+                    "coll_type_id", "location_id")  # fmt: skip
 
     def item_rows(self, batch: int) -> Iterator[list[tuple]]:
         rng = self.rng
@@ -190,6 +194,7 @@ class DemoLibrary:
                     f"{rng.randint(0, 999):03d} {rng.choice(LAST_NAMES)[:3].upper()}",
                     f"INV/{n + 1}",
                     f"{self.first_day.isoformat()} 10:00:00",
+                    *lookups.copy_codes(rng),
                 )
             )
             if len(rows) == batch:

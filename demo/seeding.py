@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from demo import lookups
 from demo.generator import DemoLibrary, DemoSize
 from demo.schema import (
     MARKER_TABLE,
@@ -106,6 +107,8 @@ def _create_and_fill(connection, *, size, seed, now, batch, progress) -> list[Ta
 
     library = DemoLibrary(size, seed=seed, now=now)
     results = []
+    for table, columns, rows in lookups.TABLES:
+        _bulk_insert(connection, table, columns, iter([list(rows)]))
     for table, columns, rows in (
         ("member", library.member_columns, library.member_rows(batch)),
         ("biblio", library.biblio_columns, library.biblio_rows(batch)),

@@ -129,3 +129,6 @@ def prewarm_on_start(sender=None, **kwargs) -> None:
         logger.info("start-up prewarm queued for %d metrics", len(METRICS))
         fold_rollups.apply_async(expires=keys.PREWARM_BOOT_WINDOW_SECONDS)
         copy_report_lookups.apply_async(expires=keys.PREWARM_BOOT_WINDOW_SECONDS)
+        refresh_circulation.apply_async(
+            kwargs={"until_built": True}, expires=keys.PREWARM_BOOT_WINDOW_SECONDS
+        )

@@ -74,11 +74,14 @@ def copy_lookups() -> dict[str, str]:
     return done
 
 
-def after_folds() -> None:
-    """Every report's work after a fold."""
+def after_folds() -> bool:
+    """Every report's work after a fold; False when one could not run yet (its rollups are
+    still being built)."""
+    done = True
     for report in reports().values():
         if report.after_fold is not None:
-            report.after_fold()
+            done = report.after_fold() is not None and done
+    return done
 
 
 def circulation(today: date) -> dict | None:

@@ -14,8 +14,20 @@ def copy_report_lookups() -> dict[str, str]:
     return copy_lookups()
 
 
+# While the rollups' first build runs, the circulation is asked again this often, so the
+# figures appear as soon as the build is over rather than at the next scheduled run.
+WAIT_FOR_BUILD_SECONDS = 10
+
+
 @shared_task(name="metrics_cache.refresh_circulation", ignore_result=True, time_limit=120)
-def refresh_circulation() -> None:
+def refresh_circulation(*, until_built: bool = False) -> str:
     """Re-reads the open loans by primary key (returns, renewals, deletions): every few
-    minutes, after the fold of new loans."""
-    after_folds()
+    minutes, after the fold of new loans; at start-up (`until_built`) again and again until
+    the rollups' first build is over."""
+    if after_folds():
+        return "refreshed"
+    if until_built:
+        refresh_circulation.apply_async(
+            kwargs={"until_built": True}, countdown=WAIT_FOR_BUILD_SECONDS
+        )
+    return "building"

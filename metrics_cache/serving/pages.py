@@ -1,11 +1,17 @@
-"""The dashboard page: server-rendered, its few labels translated (English, Indonesian)."""
+"""The dashboard and reports pages: server-rendered, their labels translated (English,
+Indonesian)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from metrics_cache.reports.annual import LABELS as ANNUAL_LABELS
 from metrics_cache.serving.errors import require_safe_json
 
 
@@ -25,3 +31,34 @@ def dashboard(request):
         "time_zone": settings.LIBRARY_TIME_ZONE,
     }
     return render(request, "metrics_cache/dashboard.html", {"labels": labels, "config": config})
+
+
+@require_safe_json
+def reports_page(request):
+    """/reports: the reports over a chosen period; staff only when REPORTS_ACCESS=staff."""
+    if settings.REPORTS_ACCESS == "staff" and not request.user.is_staff:
+        return redirect_to_login(request.get_full_path(), "admin:login")
+    today = timezone.localdate()
+    labels = {
+        "warming": _("Preparing the figures…"),
+        "building": _("The service is reading the library's history: %(percent)s done"),
+        "unavailable": _("Not available right now; trying again"),
+        "total": _("Total"),
+        "previous": _("A year earlier"),
+        "none": _("(none)"),
+        "no_room": _("(no room)"),
+        "guests": _("Guests"),
+        "no_member": _("Without a member"),
+        "as_of": _("as of"),
+        "bad_period": _("Choose a period of closed days: from on or before to, to before today."),
+        "circulation": {
+            "on_loan": _("On loan"),
+            "overdue": _("Overdue"),
+            "loaned_today": _("Lent today"),
+            "returned_today": _("Returned today"),
+            "days": _("days overdue"),
+        },
+        "annual": {key: _(label) for key, label in ANNUAL_LABELS.items()},
+    }
+    config = {"today": today.isoformat(), "yesterday": (today - timedelta(days=1)).isoformat()}
+    return render(request, "metrics_cache/reports.html", {"labels": labels, "config": config})

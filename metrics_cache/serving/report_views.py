@@ -108,23 +108,23 @@ class ReportView(ReportsView):
         return respond(request, answer(query, today), query.format, cache=CACHE_CONTROL)
 
 
-@extend_schema(
-    operation_id="report_annual",
-    summary="The year's figures (census, IPLM, accreditation)",  # pragma: no mutate
-    tags=["Reports"],
-    parameters=[
-        OpenApiParameter("year", int, description="default: this year (to yesterday)"),
-        OpenApiParameter("compare", str, enum=list(params.COMPARES)),
-        OpenApiParameter("format", str, enum=list(params.FORMATS)),
-    ],
-    responses={
-        200: OpenApiResponse(description="the annual figures"),
-        202: OpenApiResponse(description="the rollups' first build is running"),
-        304: openapi.NOT_MODIFIED,
-        400: openapi.BAD_REQUEST,
-    },
-)
 class AnnualView(ReportsView):
+    @extend_schema(
+        operation_id="report_annual",
+        summary="The year's figures (census, IPLM, accreditation)",  # pragma: no mutate
+        tags=["Reports"],
+        parameters=[
+            OpenApiParameter("year", int, description="default: this year (to yesterday)"),
+            OpenApiParameter("compare", str, enum=list(params.COMPARES)),
+            OpenApiParameter("format", str, enum=list(params.FORMATS)),
+        ],
+        responses={
+            200: OpenApiResponse(description="the annual figures"),
+            202: OpenApiResponse(description="the rollups' first build is running"),
+            304: openapi.NOT_MODIFIED,
+            400: openapi.BAD_REQUEST,
+        },
+    )
     def get(self, request) -> HttpResponse:
         today = timezone.localdate()
         try:
@@ -135,19 +135,19 @@ class AnnualView(ReportsView):
         return respond(request, result, query.format, cache=CACHE_CONTROL)
 
 
-@extend_schema(
-    operation_id="report_circulation",
-    summary="On loan and overdue now, lent and returned today",  # pragma: no mutate
-    tags=["Reports"],
-    parameters=[OpenApiParameter("format", str, enum=list(params.FORMATS))],
-    responses={
-        200: OpenApiResponse(description="the circulation figures"),
-        202: OpenApiResponse(description="not computed yet"),
-        304: openapi.NOT_MODIFIED,
-        400: openapi.BAD_REQUEST,
-    },
-)
 class CirculationView(ReportsView):
+    @extend_schema(
+        operation_id="report_circulation",
+        summary="On loan and overdue now, lent and returned today",  # pragma: no mutate
+        tags=["Reports"],
+        parameters=[OpenApiParameter("format", str, enum=list(params.FORMATS))],
+        responses={
+            200: OpenApiResponse(description="the circulation figures"),
+            202: OpenApiResponse(description="not computed yet"),
+            304: openapi.NOT_MODIFIED,
+            400: openapi.BAD_REQUEST,
+        },
+    )
     def get(self, request) -> HttpResponse:
         try:
             fmt = params.parse_format(request.GET)

@@ -9,7 +9,8 @@ from django.core.management import CommandError, call_command
 from django.db import connections
 
 from books.models import Biblio, Item, Loan, Member
-from demo.schema import MARKER_TABLE, SLIMS_TABLES
+from demo.schema import LOOKUP_TABLES, MARKER_TABLE, SLIMS_TABLES, create_statements
+from demo.writer import library_writer
 from tests.support.library import library_test
 from visitors.models import Visit
 
@@ -109,3 +110,34 @@ def test_same_seed_gives_the_same_library(scratch_library):
     seed("--seed=12", "--force")
     third = list(Visit.objects.order_by("visitor_id").values_list("member_name", "checkin_date"))
     assert third != first
+
+
+def drop_lookup_tables() -> None:
+    with library_writer() as writer, writer.cursor() as cursor:
+        for table in LOOKUP_TABLES:
+            cursor.execute(f"DROP TABLE {table}")
+
+
+def test_if_missing_seeds_again_a_demo_library_older_than_the_reports(scratch_library):
+    seed("--seed=5")
+    drop_lookup_tables()  # as a release before the reports left it
+    output = seed("--seed=5", "--if-missing")
+    assert "predates the reports" in output and "Demo library ready" in output
+    with connections["library"].cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM mst_visitor_room")
+        assert cursor.fetchone()[0] == 3
+    assert Biblio.objects.exclude(classification=None).exists()
+    assert Item.objects.exclude(coll_type_id=None).exclude(location_id=None).exists()
+
+
+def test_if_missing_leaves_a_real_library_without_the_lookup_tables_alone(library):
+    library.visit("2026-01-01 08:00:00")
+    drop_lookup_tables()  # a SLiMS older than 9.6, or tables not granted
+    try:
+        assert "already present" in seed("--if-missing")
+        assert Visit.objects.count() == 1
+    finally:
+        with library_writer() as writer, writer.cursor() as cursor:
+            for statement in create_statements(writer.vendor):
+                if any(f"TABLE {table} " in statement for table in LOOKUP_TABLES):
+                    cursor.execute(statement)

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from config.library import LIBRARY_ALIAS
 from demo.generator import DemoSize
-from demo.schema import SLIMS_TABLES
-from demo.seeding import LibraryNotEmpty, TableResult, existing_tables, seed
+from demo.schema import MAIN_TABLES, SLIMS_TABLES
+from demo.seeding import LibraryNotEmpty, TableResult, existing_tables, is_demo_library, seed
 from demo.writer import library_writer
 
 
@@ -41,7 +41,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--if-missing",
             action="store_true",
-            help="do nothing when all five tables already exist (used at first start)",
+            help="do nothing when the SLiMS tables already exist (used at first start)",
         )
         parser.add_argument("--database", default=LIBRARY_ALIAS, help=f"default {LIBRARY_ALIAS}")
 
@@ -50,9 +50,17 @@ class Command(BaseCommand):
         now = options["now"] or timezone.localtime().replace(tzinfo=None)
         with library_writer(options["database"]) as connection:
             name = connection.settings_dict["NAME"]
-            if options["if_missing"] and set(existing_tables(connection)) == set(SLIMS_TABLES):
-                self.stdout.write(f"Demo library already present in {name}.")
-                return
+            force = options["force"]
+            if options["if_missing"]:
+                found = set(existing_tables(connection))
+                older_demo = set(MAIN_TABLES) <= found and is_demo_library(connection)
+                if found == set(SLIMS_TABLES) or (set(MAIN_TABLES) <= found and not older_demo):
+                    self.stdout.write(f"Demo library already present in {name}.")
+                    return
+                if older_demo:
+                    # Seeded by a release before the reports: its tables lack their names.
+                    self.stdout.write("The demo library predates the reports: seeding it again.")
+                    force = True
             self.stdout.write(
                 f"Seeding a demo library into {name} ({connection.vendor}), "
                 f"{size.visitors:,} visits over {size.years} years up to {now:%Y-%m-%d %H:%M} "
@@ -64,7 +72,7 @@ class Command(BaseCommand):
                     size=size,
                     seed=options["seed"],
                     now=now,
-                    force=options["force"],
+                    force=force,
                     batch=options["batch_size"],
                     progress=self._report,
                 )
