@@ -9,6 +9,10 @@ from django.utils.http import parse_etags
 
 from metrics_cache.snapshots.store import Stored
 
+# Header names, which HTTP compares in any case.
+RETRY_AFTER = "Retry-After"  # pragma: no mutate
+CACHE_CONTROL_HEADER = "Cache-Control"  # pragma: no mutate
+
 CACHE_CONTROL = "public, max-age=60"
 PRIVATE_CACHE = "private, max-age=60"
 # Answers differ by credentials (member details), never by anything else in the request.

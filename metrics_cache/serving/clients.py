@@ -26,9 +26,10 @@ def _trusted(address: str, networks: tuple) -> bool:
     return any(ip in network for network in networks)
 
 
-def _header(scope: dict, name: bytes) -> str | None:
-    values = [value for key, value in scope.get("headers", ()) if key.lower() == name]
-    return b",".join(values).decode("latin-1") if values else None
+def _header(scope: dict, name: bytes) -> str:
+    """The header's lines joined by commas; "" when it is absent."""
+    joined = b",".join(value for key, value in scope.get("headers", ()) if key.lower() == name)
+    return joined.decode("latin-1")  # pragma: no mutate (codec names in any case)
 
 
 def resolve(scope: dict) -> dict:

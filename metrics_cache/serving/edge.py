@@ -83,8 +83,9 @@ class Edge:
             pool = aioredis.BlockingConnectionPool.from_url(
                 settings.REDIS_URL,
                 max_connections=REDIS_CONNECTIONS,
-                timeout=REDIS_TIMEOUT_SECONDS,
-                # asyncio.timeout(REDIS_TIMEOUT_SECONDS) around each call bounds these waits.
+                # asyncio.timeout(REDIS_TIMEOUT_SECONDS) around each call bounds these waits
+                # (for a free connection, for a new one) whatever they are set to.
+                timeout=REDIS_TIMEOUT_SECONDS,  # pragma: no mutate
                 socket_connect_timeout=REDIS_TIMEOUT_SECONDS,  # pragma: no mutate
             )
             client = aioredis.Redis(connection_pool=pool)
@@ -131,7 +132,11 @@ class Edge:
             value, source = await self._count_today()
         at = timezone.localtime().isoformat(timespec="milliseconds")
         response_headers = headers.as_django(
-            scope, stream.HEADERS, None, "text/event-stream", drf=False
+            scope,
+            stream.HEADERS,
+            None,
+            "text/event-stream",
+            drf=False,  # pragma: no mutate (None reads as False)
         )
         fanout.ensure_running()
         await stream.serve(receive, send, response_headers, stream.init_event(value, at, source),
@@ -165,21 +170,21 @@ def _fast_route(scope) -> tuple[str, str] | None:
     """Anonymous GET/HEAD of a cached path; anything with credentials goes to Django."""
     if scope["method"] not in ("GET", "HEAD"):
         return None
+    # daphne always sends it; the default only serves hand-made scopes.
+    query = scope.get("query_string", b"")  # pragma: no mutate
     route = ROUTES.get(scope["path"])
     if route is None:
         return None
     if route[0] == "stream":
         # The stream shows no member data: credentials do not matter. A resumed stream
         # (Last-Event-ID, django-eventstream's query parameters) is django-eventstream's.
-        resumed = scope.get("query_string", b"") or any(
-            name == b"last-event-id" for name, _ in scope["headers"]
-        )
+        resumed = query or any(name == b"last-event-id" for name, _ in scope["headers"])
         if scope["method"] != "GET" or resumed or not settings.ENABLE_SSE_TODAY:
             return None
         return route
     if settings.SECURE_SSL_REDIRECT and scope.get("scheme") != "https":
         return None  # Django redirects
-    if b"format=" in scope.get("query_string", b""):
+    if b"format=" in query:
         return None  # DRF's format override decides these
     if not headers.host_allowed(headers.request_header(scope, b"host")):
         return None  # Django answers 400 (ALLOWED_HOSTS)

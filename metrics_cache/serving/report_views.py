@@ -30,7 +30,13 @@ from metrics_cache.reports.answers import (
 from metrics_cache.reports.catalog import reports
 from metrics_cache.reports.catalog import sources as catalog_sources
 from metrics_cache.serving import openapi
-from metrics_cache.serving.answers import CACHE_CONTROL, VARY, etag_matches
+from metrics_cache.serving.answers import (
+    CACHE_CONTROL,
+    CACHE_CONTROL_HEADER,
+    RETRY_AFTER,
+    VARY,
+    etag_matches,
+)
 from metrics_cache.serving.errors import error_response
 
 # Circulation changes with every fold: a client asks again rather than keep it a minute.
@@ -50,8 +56,8 @@ def building_response(building: Building) -> JsonResponse:
     seconds = keys.REPORT_BUILDING_RETRY_SECONDS
     body = {"status": "building", "progress": building.progress, "retry_after_seconds": seconds}
     response = JsonResponse(body, status=202)
-    response["Retry-After"] = str(seconds)
-    response["Cache-Control"] = "no-store"
+    response[RETRY_AFTER] = str(seconds)
+    response[CACHE_CONTROL_HEADER] = "no-store"
     return response
 
 

@@ -31,8 +31,8 @@ def warming_response(metric: str, **extra) -> JsonResponse:
         **extra,
     }
     response = JsonResponse(body, status=202)
-    response["Retry-After"] = str(keys.RETRY_AFTER_SECONDS)
-    response["Cache-Control"] = "no-store"
+    response[answers.RETRY_AFTER] = str(keys.RETRY_AFTER_SECONDS)
+    response[answers.CACHE_CONTROL_HEADER] = "no-store"
     return response
 
 

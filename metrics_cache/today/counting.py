@@ -88,7 +88,9 @@ def count_without_folding(today: date) -> int:
         if state is None:
             break
         seen = (state.generation, state.last_id)
-        folded = visit_rollups.visits_on(today, state.generation)
+        # pragma below: None reads the live generation, the same one (after a swap, the check
+        # below sees the new generation and reads again).
+        folded = visit_rollups.visits_on(today, state.generation)  # pragma: no mutate
         state = visit_rollups_state()
         # The watermark moves with the rollup rows in one transaction: unchanged around the
         # read, the rollup read is exactly the rows up to it.

@@ -143,3 +143,19 @@ def test_the_periodic_recount_gives_up_while_a_tick_holds_the_loop(library, sett
             assert publishing.published() is None
     finally:
         held.release()
+
+
+def test_a_long_error_is_kept_to_its_first_300_characters(library, monkeypatch):
+    """An exception's message can carry a whole statement: /health shows its first 300
+    characters, the class name first."""
+
+    class Failing:
+        name = "delta"
+
+        def tick(self, today):
+            raise RuntimeError("x" * 1000)
+
+    monkeypatch.setattr(loop.modes, "configured", Failing)
+    assert loop.tick() == "error"
+    error = loop.loop_status()["error"]
+    assert len(error) == 300 and error.startswith("RuntimeError: xxx")
