@@ -38,29 +38,35 @@ def refresh(today: date | None = None) -> LookupCopy | None:
     record, _ = LookupCopy.objects.get_or_create(kind=KIND, defaults={"table": "loan"})
     rows = OpenLoan.objects.filter(generation=state.generation)
     rows.filter(returned_on__lt=today).delete()
-    open_ids = list(rows.filter(returned_on__isnull=True).values_list("loan_id", flat=True))
-    for batch in grouped(open_ids, IDS_PER_STATEMENT):
+    stored = dict(rows.filter(returned_on__isnull=True).values_list("loan_id", "due_date"))
+    gone, returned, renewed = [], [], {}
+    for batch in grouped(list(stored), IDS_PER_STATEMENT):
         now = {
             loan_id: rest
             for loan_id, *rest in Loan.objects.filter(loan_id__in=batch).values_list(
                 "loan_id", "due_date", "is_lent", "is_return", "return_date"
             )
         }
-        with transaction.atomic():
-            for loan_id in batch:
-                if loan_id not in now:
-                    rows.filter(loan_id=loan_id).delete()
-                    continue
-                due_date, is_lent, is_return, return_date = now[loan_id]
-                if is_open(is_lent, is_return):
-                    rows.filter(loan_id=loan_id).exclude(due_date=due_date).update(
-                        due_date=due_date
-                    )
-                elif is_return == 1 and (return_date or today) >= today:
-                    rows.filter(loan_id=loan_id).update(returned_on=today)
-                else:  # returned on an earlier day, or no longer lent
-                    rows.filter(loan_id=loan_id).delete()
-    record.copied_at, record.rows, record.error = timezone.now(), len(open_ids), ""
+        for loan_id in batch:
+            if loan_id not in now:
+                gone.append(loan_id)  # a stock-take deletes the loans of missing copies
+                continue
+            due_date, is_lent, is_return, return_date = now[loan_id]
+            if is_open(is_lent, is_return):
+                if due_date != stored[loan_id]:
+                    renewed[loan_id] = due_date
+            elif is_return == 1 and (return_date or today) >= today:
+                returned.append(loan_id)
+            else:  # returned on an earlier day, or no longer lent
+                gone.append(loan_id)
+    with transaction.atomic():
+        for ids in grouped(gone):
+            rows.filter(loan_id__in=ids).delete()
+        for ids in grouped(returned):
+            rows.filter(loan_id__in=ids).update(returned_on=today)
+        for loan_id, due_date in renewed.items():
+            rows.filter(loan_id=loan_id).update(due_date=due_date)
+    record.copied_at, record.rows, record.error = timezone.now(), len(stored), ""
     record.save()
     return record
 

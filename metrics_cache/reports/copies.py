@@ -9,7 +9,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import DatabaseError, models
+from django.db import DatabaseError, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -51,7 +51,9 @@ def refresh(copy: Copy) -> LookupCopy:
                 rows = rows.filter(**{f"{pk}__gt": after})
             chunk = list(rows.order_by(pk)[:CHUNK_ROWS])
             values = [(*copy.to_row(row), this_round) for row in chunk]
-            write_rows(copy.target, (*copy.columns, "round"), copy.columns[:1], values)
+            # One transaction per chunk: in autocommit, SQLite syncs the file after every row.
+            with transaction.atomic():
+                write_rows(copy.target, (*copy.columns, "round"), copy.columns[:1], values)
             for row in values:
                 digest.update(repr(row[:-1]).encode())
             copied += len(chunk)
