@@ -36,7 +36,13 @@ def current_today() -> tuple[dict | None, str]:
     if cached is not None:
         return cached, "cache"
     redis = client()
-    if redis.set(keys.today_flight(), 1, nx=True, ex=keys.TODAY_SINGLE_FLIGHT_WAIT_SECONDS * 2):
+    # Held at most twice the waiters' wait: a request that dies counting frees it then.
+    if redis.set(
+        keys.today_flight(),
+        1,  # pragma: no mutate (the value is never read)
+        nx=True,
+        ex=keys.TODAY_SINGLE_FLIGHT_WAIT_SECONDS * 2,
+    ):
         try:
             value = _count_in_database()
         except DatabaseError:
