@@ -3,7 +3,7 @@
 from django.db import models
 
 from config.library import LibraryModel
-from metrics_cache.rollups.models import DayRollup, TallyRollup
+from metrics_cache.rollups.models import BreakdownRollup, DayRollup, TallyRollup
 
 
 class Biblio(LibraryModel):
@@ -273,3 +273,17 @@ class OpenLoan(models.Model):
 
     def __str__(self) -> str:
         return f"loan {self.loan_id} due {self.due_date}"
+
+
+class LoanBreakdown(BreakdownRollup):
+    """Loans per loan_date by what their member, copy and title are now (metrics_cache.reports)."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generation", "day", "dimension", "value"], name="loan_breakdown_once"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["generation", "dimension", "day"], name="loan_breakdown_read")
+        ]

@@ -4,7 +4,7 @@ now (codes and names as SLiMS has them at report time)."""
 
 from __future__ import annotations
 
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from books import annual, circulation, rollups
 from books.models import (
@@ -13,12 +13,15 @@ from books.models import (
     CollectionType,
     Item,
     ItemCopy,
+    LoanBreakdown,
+    LoanDay,
     LoanFact,
     Location,
     Member,
     MemberCopy,
     MemberType,
 )
+from metrics_cache.reports import breakdowns
 from metrics_cache.reports.catalog import Breakdown, Report, by_weekday, named_by_total
 from metrics_cache.reports.copies import Copy
 from metrics_cache.reports.lookups import Lookup
@@ -82,21 +85,33 @@ def _daily(since, until):
     return rollups.daily_loan_totals(since=since, until=until)
 
 
-def _grouped(period: Period, field: str) -> dict:
-    """{value of `field` (through the copies; None where a row is missing): loans}."""
-    facts = LoanFact.objects.filter(
-        generation=rollups.generation(), day__gte=period.since, day__lte=period.until
-    )
-    rows = facts.values_list(field).annotate(loans=Count("loan_id")).order_by()
-    return dict(rows)
+GROUPINGS = breakdowns.Breakdowns(
+    source=rollups.SOURCE_NAME,
+    days=LoanDay,
+    facts=LoanFact,
+    count=Count("loan_id"),
+    table=LoanBreakdown,
+    dimensions=(
+        # Every loan: those without a member are under None too (filtering them out here
+        # would make the join to the copy an inner one and lose members whose row is gone).
+        breakdowns.Dimension("member_type", "member__member_type_id", decode=int),
+        breakdowns.Dimension("no_member", None, Q(member__isnull=True)),
+        breakdowns.Dimension("coll_type", "item__coll_type_id", decode=int),
+        breakdowns.Dimension("location", "item__location_id"),
+        breakdowns.Dimension("class", "item__biblio__dewey_class"),
+    ),
+    depends={"members": "member", "items": "item", "biblios": "item__biblio"},
+)
+
+
+def _counts(period: Period, dimension: str) -> dict:
+    return breakdowns.counts(GROUPINGS, dimension, period.since, period.until)
 
 
 def by_member_type(period: Period) -> Breakdown:
     """The borrower's type now; loans without a member are the envelope's `no_member`."""
-    counts = _grouped(period, "member__member_type_id")
-    with_member = _grouped(period, "member")
-    no_member = with_member.get(None, 0)
-    # A loan whose member row is gone has a key but no copy: null type, still a member's loan.
+    counts = _counts(period, "member_type")
+    no_member = sum(_counts(period, "no_member").values())
     counts[None] = counts.get(None, 0) - no_member
     if not counts[None]:
         del counts[None]
@@ -105,13 +120,13 @@ def by_member_type(period: Period) -> Breakdown:
 
 
 def by_collection_type(period: Period) -> Breakdown:
-    counts = _grouped(period, "item__coll_type_id")
+    counts = _counts(period, "coll_type")
     items = named_by_total(counts, COLLECTION_TYPES.kind, "coll_type_id", "coll_type_name")
     return Breakdown(items, ("coll_type_id",))
 
 
 def by_location(period: Period) -> Breakdown:
-    counts = _grouped(period, "item__location_id")
+    counts = _counts(period, "location")
     return Breakdown(
         named_by_total(counts, LOCATIONS.kind, "location_id", "location_name"), ("location_id",)
     )
@@ -119,7 +134,7 @@ def by_location(period: Period) -> Breakdown:
 
 def by_class(period: Period) -> Breakdown:
     """The ten Dewey main classes, then null (no copy, no title, not a Dewey number)."""
-    counts = _grouped(period, "item__biblio__dewey_class")
+    counts = _counts(period, "class")
     items = [{"class": c, "total": counts.get(c, 0)} for c in DEWEY_CLASSES]
     items.append({"class": None, "total": counts.get(None, 0)})
     return Breakdown(items, ("class",))
@@ -141,4 +156,5 @@ REPORT = Report(
     annual=annual.figures,
     after_fold=circulation.refresh,
     circulation=circulation.now,
+    groupings=GROUPINGS,
 )

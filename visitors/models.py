@@ -3,7 +3,7 @@
 from django.db import models
 
 from config.library import LibraryModel
-from metrics_cache.rollups.models import DayRollup, TallyRollup
+from metrics_cache.rollups.models import BreakdownRollup, DayRollup, TallyRollup
 
 
 class Visit(LibraryModel):
@@ -127,3 +127,17 @@ class VisitMemberDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.member_id}: {self.total}"
+
+
+class VisitBreakdown(BreakdownRollup):
+    """Members' visits per local day by what the member is now (metrics_cache.reports)."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generation", "day", "dimension", "value"], name="visit_breakdown_once"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["generation", "dimension", "day"], name="visit_breakdown_read")
+        ]

@@ -6,12 +6,12 @@ from collections import Counter
 
 from django.db.models import Sum
 
-from metrics_cache.reports import lookups
+from metrics_cache.reports import breakdowns, lookups
 from metrics_cache.reports.catalog import Breakdown, Report, by_weekday, named_by_total
 from metrics_cache.reports.lookups import Lookup
 from metrics_cache.reports.periods import Period
 from visitors import annual, rollups
-from visitors.models import VisitHour, VisitMemberDay, VisitorRoom
+from visitors.models import VisitBreakdown, VisitDay, VisitHour, VisitMemberDay, VisitorRoom
 
 HOURS, WEEKDAYS = range(24), range(1, 8)
 
@@ -63,15 +63,21 @@ def rooms_named() -> dict[str, str | None]:
     return lookups.names(ROOMS.kind)
 
 
+GROUPINGS = breakdowns.Breakdowns(
+    source=rollups.SOURCE_NAME,
+    days=VisitDay,
+    facts=VisitMemberDay,
+    count=Sum("total"),
+    table=VisitBreakdown,
+    dimensions=(breakdowns.Dimension("member_type", "member__member_type_id", decode=int),),
+    depends={"members": "member"},
+)
+
+
 def by_member_type(period: Period) -> Breakdown:
     """Members' visits by the member's type now (as SLiMS's own visitor report groups them);
     guests are the envelope's `guests`."""
-    rows = VisitMemberDay.objects.filter(
-        generation=rollups.generation(), day__gte=period.since, day__lte=period.until
-    )
-    counts = dict(
-        rows.values_list("member__member_type_id").annotate(visits=Sum("total")).order_by()
-    )
+    counts = breakdowns.counts(GROUPINGS, "member_type", period.since, period.until)
     guests = _counts(period, "guest")[(True,)]
     items = named_by_total(counts, "member_type", "member_type_id", "member_type_name")
     return Breakdown(items, ("member_type_id",), {"guests": guests})
@@ -100,4 +106,5 @@ REPORT = Report(
     },
     lookups=(ROOMS,),
     annual=annual.figures,
+    groupings=GROUPINGS,
 )

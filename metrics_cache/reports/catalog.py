@@ -6,12 +6,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from metrics_cache.reports import copies
+from metrics_cache.reports import breakdowns, copies
 from metrics_cache.reports.lookups import Lookup, copy, names
 from metrics_cache.reports.periods import BUCKETS, Period
 
@@ -46,6 +46,8 @@ class Report:
     after_fold: Callable[[], object] | None = None
     # The circulation figures now ({...} or None before the first re-read).
     circulation: Callable[[date], dict | None] | None = None
+    # Its groupings by what members, copies and titles are now, counted per day.
+    groupings: breakdowns.Breakdowns | None = None
 
     @property
     def bys(self) -> tuple[str, ...]:
@@ -70,15 +72,23 @@ def copy_lookups() -> dict[str, str]:
         for lookup in report.lookups:
             done[lookup.table] = copy(lookup).error
         for table in report.copies:
-            done[table.table] = copies.refresh(table).error
+            record = copies.refresh(table)
+            done[table.table] = record.error
+            changed = getattr(record, "changed_keys", [])
+            for other in reports().values():
+                if other.groupings is not None:
+                    breakdowns.mark_changed(other.groupings, table.kind, changed)
     return done
 
 
-def after_folds() -> bool:
-    """Every report's work after a fold; False when one could not run yet (its rollups are
-    still being built)."""
+def after_folds(today: date) -> bool:
+    """Every report's work after a fold: the closed days' breakdowns counted again where
+    stale, the circulation re-read; False when one could not run yet (its rollups are still
+    being built)."""
     done = True
     for report in reports().values():
+        if report.groupings is not None:
+            breakdowns.refresh(report.groupings, until=today - timedelta(days=1))
         if report.after_fold is not None:
             done = report.after_fold() is not None and done
     return done

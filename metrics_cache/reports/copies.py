@@ -38,31 +38,54 @@ class Copy:
         return self.source._meta.db_table
 
 
+def _changed(copy: Copy, values: list[tuple]) -> list:
+    """The keys among `values` (rows of copy.columns) that are new or differ from the copy."""
+    key = copy.columns[0]
+    stored = {
+        row[0]: row[1:]
+        for row in copy.target.objects.filter(**{f"{key}__in": [v[0] for v in values]}).values_list(
+            *copy.columns
+        )
+    }
+    return [v[0] for v in values if stored.get(v[0]) != tuple(v[1:])]
+
+
 def refresh(copy: Copy) -> LookupCopy:
-    """One pass over the SLiMS table; records why when it cannot be read."""
+    """One pass over the SLiMS table; records why when it cannot be read. The record's
+    `changed_keys` (not stored) lists the keys added, changed or gone in this pass."""
     record = copy_record(copy.kind, copy.table)
     pk = copy.source._meta.pk.attname
     this_round = (copy.target.objects.aggregate(last=Max("round"))["last"] or 0) + 1
     digest, copied, after = hashlib.sha1(), 0, None
+    changed: list = []
     try:
         while True:
             rows = copy.rows()
             if after is not None:
                 rows = rows.filter(**{f"{pk}__gt": after})
             chunk = list(rows.order_by(pk)[:CHUNK_ROWS])
-            values = [(*copy.to_row(row), this_round) for row in chunk]
+            values = [copy.to_row(row) for row in chunk]
+            changed += _changed(copy, values)
             # One transaction per chunk: in autocommit, SQLite syncs the file after every row.
             with transaction.atomic():
-                write_rows(copy.target, (*copy.columns, "round"), copy.columns[:1], values)
+                write_rows(
+                    copy.target,
+                    (*copy.columns, "round"),
+                    copy.columns[:1],
+                    [(*row, this_round) for row in values],
+                )
             for row in values:
-                digest.update(repr(row[:-1]).encode())
+                digest.update(repr(row).encode())
             copied += len(chunk)
             if len(chunk) < CHUNK_ROWS:
                 break
             after = chunk[-1][0]
     except DatabaseError as exc:
         return failed(record, exc, "reports cannot group by it")
-    copy.target.objects.filter(round__lt=this_round).delete()
+    gone = copy.target.objects.filter(round__lt=this_round)
+    changed += list(gone.values_list(copy.columns[0], flat=True))
+    gone.delete()
+    record.changed_keys = changed
     now = timezone.now()
     if digest.hexdigest() != record.checksum:
         record.checksum, record.changed_at, record.changes = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils import timezone
 
 from metrics_cache.reports.catalog import after_folds, copy_lookups
 
@@ -21,10 +22,10 @@ WAIT_FOR_BUILD_SECONDS = 10
 
 @shared_task(name="metrics_cache.refresh_circulation", ignore_result=True, time_limit=120)
 def refresh_circulation(*, until_built: bool = False) -> str:
-    """Re-reads the open loans by primary key (returns, renewals, deletions): every few
-    minutes, after the fold of new loans; at start-up (`until_built`) again and again until
-    the rollups' first build is over."""
-    if after_folds():
+    """Counts the stale days' breakdowns again and re-reads the open loans by primary key
+    (returns, renewals, deletions): every few minutes, after the fold of new loans; at
+    start-up (`until_built`) again and again until the rollups' first build is over."""
+    if after_folds(timezone.localdate()):
         return "refreshed"
     if until_built:
         refresh_circulation.apply_async(

@@ -80,12 +80,33 @@ class DayRollup(models.Model):
     total = models.PositiveIntegerField(default=0)
     first_id = models.BigIntegerField()
     last_id = models.BigIntegerField()
+    # Rows were folded into the day (or what they are grouped by changed) since its reports'
+    # breakdowns were last counted (metrics_cache.reports.breakdowns).
+    breakdowns_stale = models.BooleanField(default=True)
 
     class Meta:
         abstract = True
 
     def __str__(self) -> str:
         return f"{self.day}: {self.total}"
+
+
+class BreakdownRollup(models.Model):
+    """A source's rows of one local day under one value of one dimension (a member type, a
+    collection type, ...), as the reports group them: counted again from the day's facts
+    whenever the day is stale. `value` is "" for none, else "=" + the value."""
+
+    generation = models.PositiveIntegerField()
+    day = models.DateField()
+    dimension = models.CharField(max_length=16)
+    value = models.CharField(max_length=24)
+    total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.dimension}{self.value}: {self.total}"
 
 
 class TallyRollup(models.Model):

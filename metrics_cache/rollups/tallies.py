@@ -166,9 +166,9 @@ def add_days(model, generation: int, days: dict[date, list[int]]) -> None:
             )
     write_rows(
         model,
-        ("generation", "day", "total", "first_id", "last_id"),
+        ("generation", "day", "total", "first_id", "last_id", "breakdowns_stale"),
         ("generation", "day"),
-        [(generation, day, *values) for day, values in days.items()],
+        [(generation, day, *values, True) for day, values in days.items()],
     )
 
 

@@ -6,9 +6,13 @@ numbers), every breakdown adding up to the period's total."""
 from __future__ import annotations
 
 import pytest
+from django.db.models import Sum
 from django.test import Client
+from django.utils import timezone
 
+from books.models import LoanBreakdown, LoanDay
 from books.reports import dewey_class
+from metrics_cache.reports import catalog
 from metrics_cache.reports.catalog import copy_lookups
 from tests.support.library import library_test
 from tests.support.rollups import at, build
@@ -165,3 +169,25 @@ def test_a_year_earlier_beside_grouped_items(library):
     assert body["previous_total"] == 2
     assert body["data"][2] == {"class": "200", "total": 2, "previous": 1}
     assert body["data"][-1] == {"class": None, "total": 5, "previous": 1}  # B9: no copy
+
+
+def test_a_late_loan_for_a_closed_day_is_counted_and_counts_are_kept_per_day(library):
+    a_circulating_library(library)
+    with at(2026, 12, 5, 11, 0):
+        build()
+        copy_lookups()
+        assert catalog.after_folds(timezone.localdate())
+        # Every closed day counted; today's (still folding) left for later.
+        assert not LoanDay.objects.filter(breakdowns_stale=True, day__lt="2026-12-05").exists()
+        assert LoanDay.objects.get(day="2026-12-05").breakdowns_stale
+        assert (
+            LoanBreakdown.objects.filter(dimension="class", value="=200").aggregate(n=Sum("total"))[
+                "n"
+            ]
+            == 2
+        )
+        library.loan("B1", "S1", "2026-11-20")  # typed in late, for a closed day
+        build()
+        assert LoanDay.objects.get(day="2026-11-20").breakdowns_stale
+        assert report("class")["data"][2] == {"class": "200", "total": 3}
+        assert not LoanDay.objects.get(day="2026-11-20").breakdowns_stale
