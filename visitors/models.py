@@ -104,6 +104,31 @@ class VisitorRoom(LibraryModel):
         return self.name
 
 
+class VisitHourMonth(models.Model):
+    """VisitHour summed per month (`month` is its 1st): reports over long periods read whole
+    months here and only their edge days in VisitHour."""
+
+    generation = models.PositiveIntegerField()
+    month = models.DateField()
+    weekday = models.PositiveSmallIntegerField()
+    hour = models.PositiveSmallIntegerField()
+    has_room = models.BooleanField()
+    room_code = models.CharField(max_length=5, blank=True)
+    guest = models.BooleanField()
+    total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generation", "month", "weekday", "hour", "has_room", "room_code", "guest"],
+                name="visit_hour_month_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.hour:02d}h {self.room_code or '-'}: {self.total}"
+
+
 class VisitMemberDay(models.Model):
     """Visits of one member (the library collation's key of member_id) on one local day: the
     reports group them by the member's type now (books.MemberCopy)."""

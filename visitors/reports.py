@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 from django.db.models import Sum
 
@@ -10,8 +11,16 @@ from metrics_cache.reports import breakdowns, lookups
 from metrics_cache.reports.catalog import Breakdown, Report, by_weekday, named_by_total
 from metrics_cache.reports.lookups import Lookup
 from metrics_cache.reports.periods import Period
+from metrics_cache.rollups.tallies import next_month
 from visitors import annual, rollups
-from visitors.models import VisitBreakdown, VisitDay, VisitHour, VisitMemberDay, VisitorRoom
+from visitors.models import (
+    VisitBreakdown,
+    VisitDay,
+    VisitHour,
+    VisitHourMonth,
+    VisitMemberDay,
+    VisitorRoom,
+)
 
 HOURS, WEEKDAYS = range(24), range(1, 8)
 
@@ -21,12 +30,27 @@ def _daily(since, until):
 
 
 def _counts(period: Period, *fields: str) -> Counter:
-    """{values of `fields`: visits} over the period, from the hourly rollups."""
-    rows = VisitHour.objects.filter(
-        generation=rollups.generation(), day__gte=period.since, day__lte=period.until
-    )
-    grouped = rows.values_list(*fields).annotate(visits=Sum("total")).order_by()
-    return Counter({tuple(values): visits for *values, visits in grouped})
+    """{values of `fields`: visits} over the period, from the hourly rollups: its whole months
+    from their monthly sums, the days before and after them one by one."""
+    generation = rollups.generation()
+    counts: Counter = Counter()
+
+    def add(rows) -> None:
+        for *values, visits in rows.values_list(*fields).annotate(n=Sum("total")).order_by():
+            counts[tuple(values)] += visits
+
+    first = period.since if period.since.day == 1 else next_month(period.since)
+    end = period.until + timedelta(days=1)
+    after = end if end.day == 1 else period.until.replace(day=1)  # the 1st after the last
+    edges = [(period.since, period.until)]
+    if first < after:
+        add(VisitHourMonth.objects.filter(generation=generation, month__gte=first,
+                                          month__lt=after))  # fmt: skip
+        edges = [(period.since, first - timedelta(days=1)), (after, period.until)]
+    for since, until in edges:
+        if since <= until:
+            add(VisitHour.objects.filter(generation=generation, day__gte=since, day__lte=until))
+    return counts
 
 
 def by_hour(period: Period) -> Breakdown:
@@ -48,7 +72,10 @@ def by_room(period: Period) -> Breakdown:
         {"room_code": code, "room_name": name, "total": counts[(True, code)]}
         for code, name in names.items()
     ]
-    unknown = sorted(code for has_room, code in counts if has_room and code not in names)
+    # Codes without a row, with visits in the period (a recount can leave a sum at 0).
+    unknown = sorted(
+        code for (has_room, code), n in counts.items() if has_room and code not in names and n
+    )
     items += [{"room_code": code, "room_name": None, "total": counts[(True, code)]}
               for code in unknown]  # fmt: skip
     items.append({"room_code": None, "room_name": None, "total": counts[(False, "")]})

@@ -12,7 +12,14 @@ from django.utils import timezone
 from metrics_cache.rollups import engine, reads, tallies
 from metrics_cache.rollups.models import RollupState
 from metrics_cache.rollups.tallies import CollationKey, key_digest
-from visitors.models import Visit, VisitDay, VisitHour, VisitMemberDay, VisitorTally
+from visitors.models import (
+    Visit,
+    VisitDay,
+    VisitHour,
+    VisitHourMonth,
+    VisitMemberDay,
+    VisitorTally,
+)
 from visitors.selectors import TopVisitor, local_day_start, rank_visitor
 
 SOURCE_NAME = "visits"
@@ -65,7 +72,19 @@ TALLIES = tallies.TallyTable(
 
 
 HOURS = tallies.CountTable(VisitHour, ("day", "weekday", "hour", "has_room", "room_code", "guest"))
+MONTHS = tallies.CountTable(
+    VisitHourMonth, ("month", "weekday", "hour", "has_room", "room_code", "guest")
+)
 MEMBER_DAYS = tallies.CountTable(VisitMemberDay, ("day", "member"))
+
+
+def by_month(hours: dict[tuple, int]) -> dict[tuple, int]:
+    """Hourly counts (HOURS.columns) summed per month (MONTHS.columns)."""
+    months: dict[tuple, int] = {}
+    for (day, *rest), total in hours.items():
+        slot = (day.replace(day=1), *rest)
+        months[slot] = months.get(slot, 0) + total
+    return months
 
 
 def _count_breakdowns(hours: dict, member_days: dict, local, room, guest: bool, mkey) -> None:
@@ -98,13 +117,20 @@ def _fold(generation: int, chunk: list[tuple], today: date) -> date:
         )  # fmt: skip
     tallies.add_days(VisitDay, generation, days)
     tallies.add_counts(HOURS, generation, hours)
+    tallies.add_counts(MONTHS, generation, by_month(hours))
     tallies.add_counts(MEMBER_DAYS, generation, member_days)
     tallies.upsert_tallies(TALLIES, generation, slots)
     return min(days)
 
 
 SOURCE = engine.Source(
-    SOURCE_NAME, Visit, _rows, _fold, VisitDay, TALLIES, counts=(VisitHour, VisitMemberDay)
+    SOURCE_NAME,
+    Visit,
+    _rows,
+    _fold,
+    VisitDay,
+    TALLIES,
+    counts=(VisitHour, VisitHourMonth, VisitMemberDay),
 )
 
 
@@ -203,7 +229,17 @@ def _recount_breakdowns(generation: int, day: date, first_id: int, watermark: in
     zone = timezone.get_current_timezone()  # pragma: no mutate (as in _fold)
     for _, checkin, _, _, _, guest, mkey, _, _, room in rows:
         _count_breakdowns(hours, member_days, checkin.astimezone(zone), room, guest, mkey)
+    before = VisitHour.objects.filter(generation=generation, day=day)
+    change = by_month(hours)
+    for slot, total in by_month(dict(_stored(before))).items():
+        change[slot] = change.get(slot, 0) - total
     for model in (VisitHour, VisitMemberDay):
         model.objects.filter(generation=generation, day=day).delete()
     tallies.add_counts(HOURS, generation, hours)
+    tallies.add_counts(MONTHS, generation, change)
     tallies.add_counts(MEMBER_DAYS, generation, member_days)
+    VisitDay.objects.filter(generation=generation, day=day).update(breakdowns_stale=True)
+
+
+def _stored(rows) -> list[tuple[tuple, int]]:
+    return [(tuple(slot), total) for *slot, total in rows.values_list(*HOURS.columns, "total")]

@@ -43,7 +43,7 @@ BUILD_PAUSE_SECONDS = 0.02
 # The shape of the rollup rows every source writes. Raised when a fold writes new tables or
 # columns: the live generation of an older shape is dropped and rebuilt (snapshots scan SLiMS
 # meanwhile, as on a first install).
-FOLD_VERSION = 2
+FOLD_VERSION = 3
 
 
 # --- state ------------------------------------------------------------------------------------

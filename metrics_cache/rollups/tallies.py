@@ -196,17 +196,20 @@ def upsert_tallies(table: TallyTable, generation: int, tallies: dict[tuple, list
 
 @dataclass(frozen=True)
 class CountTable:
-    """A per-day count model: the columns that name a count (`day` first), and its total."""
+    """A count model: the columns that name a count (its date first), and its total."""
 
     model: type[models.Model]
     columns: tuple[str, ...]
 
 
 def add_counts(table: CountTable, generation: int, counts: dict[tuple, int]) -> None:
-    """Adds `counts` ({values of table.columns: n}) to a generation's stored counts."""
+    """Adds `counts` ({values of table.columns: n}, n may be negative) to a generation's
+    stored counts."""
     days = {slot[0] for slot in counts}
     for batch in grouped(days):
-        stored = table.model.objects.filter(generation=generation, day__in=batch)
+        stored = table.model.objects.filter(
+            generation=generation, **{f"{table.columns[0]}__in": batch}
+        )
         for *slot, total in stored.values_list(*table.columns, "total"):
             slot = tuple(slot)
             if slot in counts:

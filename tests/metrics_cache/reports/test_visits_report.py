@@ -3,11 +3,15 @@ hostile id orders count on their own dates and hours, and a year earlier sits be
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 from django.test import Client
 
+from metrics_cache.rollups import engine
 from tests.support.library import library_test
 from tests.support.rollups import at, build
+from visitors import rollups as visit_rollups
 
 pytestmark = [*library_test, pytest.mark.usefixtures("delta_mode")]
 
@@ -144,3 +148,52 @@ def test_a_year_earlier_beside_each_item(library):
                    **{"from": "2025-02-28", "to": "2025-03-01"})  # fmt: skip
         assert leap["previous_period"] == {"from": "2024-02-28", "to": "2024-03-01"}
         assert leap["previous_total"] == 1
+
+
+def hours_of(since: str, until: str, by: str = "hour") -> dict:
+    body = get("/api/reports/visits", by=by, **{"from": since, "to": until})
+    return {tuple(v for k, v in i.items() if k != "total"): i["total"] for i in body["data"]}
+
+
+def day_by_day(since: str, until: str, by: str = "hour") -> dict:
+    """The same breakdown summed over one-day reports (each read from the days' rows)."""
+    summed: dict = {}
+    day = date.fromisoformat(since)
+    while day <= date.fromisoformat(until):
+        for key, total in hours_of(day.isoformat(), day.isoformat(), by).items():
+            summed[key] = summed.get(key, 0) + total
+        day += timedelta(days=1)
+    return summed
+
+
+def test_whole_months_and_their_edge_days_add_up_as_the_days_do(library):
+    with at(2026, 12, 5, 11, 0):
+        a_year_of_visits(library)
+        library.visit("2026-10-31 23:59:59", member_id="M5", room="R2")  # the edges' own rows
+        library.visit("2026-12-01 00:00:00", member_id=None, room="R1")
+        build()
+        for since, until in (
+            ("2026-10-31", "2026-12-01"),  # a whole month between two edge days
+            ("2026-11-01", "2026-11-30"),  # exactly one month
+            ("2026-11-02", "2026-11-29"),  # inside one month
+            ("2025-10-30", "2026-01-02"),  # whole months across a year's end
+        ):
+            for by in ("hour", "room", "audience"):
+                assert hours_of(since, until, by) == day_by_day(since, until, by), (since, by)
+
+
+def test_a_recounted_day_keeps_its_month_in_step(library):
+    with at(2026, 11, 28, 12, 0):
+        library.visit("2026-11-02 09:00:00", member_id="M1")
+        gone = library.visit("2026-11-28 09:30:00", member_id="M2", room="R1")
+        library.visit("2026-11-28 10:00:00", member_id=None)
+        build()
+    library.execute("DELETE FROM visitor_count WHERE visitor_id = %s", [gone])
+    with at(2026, 11, 28, 23, 0):  # the day's recount, while it is today
+        state = engine.live_state("visits")
+        assert visit_rollups.recount_day(state, date(2026, 11, 28)) == (2, 1)
+    with at(2026, 12, 5, 11, 0):
+        for by in ("hour", "room", "audience", "member_type"):
+            whole = hours_of("2026-11-01", "2026-11-30", by)  # November's monthly sums
+            assert whole == day_by_day("2026-11-01", "2026-11-30", by), by
+        assert sum(hours_of("2026-11-01", "2026-11-30").values()) == 2
