@@ -157,4 +157,5 @@ REPORT = Report(
     after_fold=circulation.refresh,
     circulation=circulation.now,
     groupings=GROUPINGS,
+    after_copies=annual.store_never_borrowed,
 )

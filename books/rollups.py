@@ -96,6 +96,11 @@ def daily_loan_totals(*, since: date, until: date) -> dict[date, int]:
     return {day: total for day, total in rows.values_list("day", "total") if total}
 
 
+def borrowers_counted(year: date, until: date) -> int:
+    """Distinct borrowers with loans from 1 January of `year` to `until`."""
+    return reads.keys_counted(_tallies(BORROWER), year, until)
+
+
 def _latest_codes(keys, since: date, until: date) -> dict[str, str]:
     """{borrower key: member_id as written on their latest loan in the period}."""
     latest = reads.latest_details(TALLIES, _tallies(BORROWER), keys, since, until)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Sum
+from django.db.models import Sum
 
 from metrics_cache.reports.periods import Period
 from visitors import rollups
-from visitors.models import VisitDay, VisitHour, VisitMemberDay
+from visitors.models import VisitDay, VisitHour
 
 
 def figures(period: Period) -> dict:
@@ -23,9 +23,7 @@ def figures(period: Period) -> dict:
         by_month[day.month] += total
         by_weekday[day.isoweekday()] += total
     by_hour = dict(hours.values_list("hour").annotate(n=Sum("total")).order_by())
-    members = VisitMemberDay.objects.filter(**in_period).aggregate(
-        n=Count("member", distinct=True)
-    )["n"]
+    members = rollups.visitors_counted(period.since, period.until, members_only=True)
     return {
         "visits": sum(days.values()),
         "member_visits": by_audience.get(False, 0),

@@ -164,6 +164,15 @@ def top_visitors(*, since: date, until: date, limit: int = 10) -> list[TopVisito
     return visitors[:limit]
 
 
+def visitors_counted(year: date, until: date, *, members_only: bool = False) -> int:
+    """Distinct visitors (members only: distinct member ids) with visits from 1 January of
+    `year` to `until`, from the year's tallies."""
+    rows = VisitorTally.objects.filter(generation=generation())
+    if members_only:
+        rows = rows.filter(key__startswith="m:")
+    return reads.keys_counted(rows, year, until)
+
+
 def visits_on(day: date, in_generation: int | None = None) -> int:
     """Folded visits dated `day`, in the live generation unless `in_generation` is given."""
     if in_generation is None:

@@ -57,8 +57,8 @@ def figures(period: Period) -> dict:
     found["visits_per_service_day"] = ratio(found["visits"], found["service_days"], 1)
     found["loans_per_member"] = ratio(found["loans"], found["members"], 2)
     found["turnover"] = ratio(found["loans"], found["items"], 2)
-    never = ratio(100 * found["items_never_borrowed"], found["items"], 1)
-    found["share_never_borrowed"] = never
+    never = found["items_never_borrowed"]
+    found["share_never_borrowed"] = None if never is None else ratio(100 * never, found["items"], 1)
     return {key: found[key] for key in LABELS}
 
 

@@ -48,6 +48,8 @@ class Report:
     circulation: Callable[[date], dict | None] | None = None
     # Its groupings by what members, copies and titles are now, counted per day.
     groupings: breakdowns.Breakdowns | None = None
+    # Work after each pass of the copies (the count of copies never borrowed).
+    after_copies: Callable[[], object] | None = None
 
     @property
     def bys(self) -> tuple[str, ...]:
@@ -78,6 +80,8 @@ def copy_lookups() -> dict[str, str]:
             for other in reports().values():
                 if other.groupings is not None:
                     breakdowns.mark_changed(other.groupings, table.kind, changed)
+        if report.after_copies is not None:
+            report.after_copies()
     return done
 
 

@@ -122,3 +122,23 @@ def latest_details(
                 else:
                     latest[key] = values
     return latest
+
+
+def keys_counted(rows: models.QuerySet, year: date, until: date) -> int:
+    """How many keys of `rows` (a tally model, one kind of key) have rows dated in `year`'s
+    1 January..`until`: the year's bucket, less the keys whose every row there is dated after
+    `until` (those sit in day buckets)."""
+    whole = rows.filter(grain=GRAIN_YEAR, bucket=year, total__gt=0)
+    later = dict(
+        rows.filter(grain=GRAIN_DAY, bucket__gt=until, bucket__lt=year.replace(year=year.year + 1))
+        .values_list("key")
+        .annotate(n=Sum("total"))
+        .order_by()
+    )
+    if not later:
+        return whole.count()
+    only_later = 0
+    for batch in grouped(list(later), KEYS_PER_STATEMENT):
+        for key, total in whole.filter(key__in=batch).values_list("key", "total"):
+            only_later += total == later[key]
+    return whole.count() - only_later

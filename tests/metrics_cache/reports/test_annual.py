@@ -98,3 +98,20 @@ def test_the_annual_csv_has_one_row_per_key_and_month(library):
     assert rows[1] == ["visits", "Visits", "4", "1"]
     assert ["visits_by_month_03", "Visits by month: 03", "3", "0"] in rows
     assert response["Content-Disposition"] == 'attachment; filename="annual_2025.csv"'
+
+
+def test_this_year_s_visitors_and_borrowers_leave_out_those_seen_only_today(library):
+    library.member("M1", "Ani", registered="2024-03-01")
+    library.item(library.biblio("Laskar Pelangi"), "B1")
+    library.visit("2026-03-02 09:00:00", member_id="M1")
+    library.visit("2026-12-05 09:00:00", member_id="M1")  # today, and earlier too: counted
+    library.visit("2026-12-05 10:00:00", member_id="M2")  # only today: not yet
+    library.visit("2026-12-05 10:30:00", member_id="m2")  # the same member to SLiMS
+    library.loan("B1", "M1", "2026-12-05")  # today only
+    library.loan("B1", "M3", "2026-06-01")
+    with at(2026, 12, 5, 11, 0):
+        build()
+        copy_lookups()
+        data = Client().get("/api/reports/annual").json()["data"]
+    assert data["visiting_members"] == 1 and data["visits"] == 1
+    assert data["borrowers"] == 1 and data["loans"] == 1
