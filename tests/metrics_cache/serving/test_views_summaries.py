@@ -177,6 +177,9 @@ def test_a_summary_is_cached_for_its_ttl_with_its_headers(library, client, setti
     assert all(0 < redis.ttl(key) <= settings.SUMMARY_TTL_SECONDS for key in cached)
     for response in (first, again):  # composed, then from the summary's cache
         assert response.status_code == 200
+        # Compact JSON, as every cached answer: no space after separators.
+        compact = json.dumps(response.json(), ensure_ascii=False, separators=(",", ":"))
+        assert response.content == compact.encode()
         assert response["Cache-Control"] == "no-cache"
         vary = {v.strip().lower() for v in response["Vary"].split(",")}
         assert {"cookie", "authorization"} <= vary
