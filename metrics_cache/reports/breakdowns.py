@@ -24,6 +24,9 @@ from metrics_cache.rollups.tallies import grouped
 
 # Days counted again per transaction (each a few GROUP BYs over the day's facts).
 DAYS_PER_TRANSACTION = 31
+# More changed keys than this (a first copy, a school year's promotions) make every day stale
+# at once: finding their days reads the facts once per few hundred keys.
+MANY_KEYS = 2_000
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,9 @@ def mark_changed(b: Breakdowns, kind: str, keys: list) -> None:
     path = b.depends.get(kind)
     state = engine.live_state(b.source)
     if path is None or state is None or not keys:
+        return
+    if len(keys) > MANY_KEYS:
+        b.days.objects.filter(generation=state.generation).update(breakdowns_stale=True)
         return
     for batch in grouped(keys):
         days = b.facts.objects.filter(generation=state.generation, **{f"{path}__in": batch})

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from books.models import LoanBreakdown, LoanDay
 from books.reports import dewey_class
-from metrics_cache.reports import catalog
+from metrics_cache.reports import breakdowns, catalog
 from metrics_cache.reports.catalog import copy_lookups
 from tests.support.library import library_test
 from tests.support.rollups import at, build
@@ -191,3 +191,18 @@ def test_a_late_loan_for_a_closed_day_is_counted_and_counts_are_kept_per_day(lib
         assert LoanDay.objects.get(day="2026-11-20").breakdowns_stale
         assert report("class")["data"][2] == {"class": "200", "total": 3}
         assert not LoanDay.objects.get(day="2026-11-20").breakdowns_stale
+
+
+def test_many_changed_members_make_every_day_stale_at_once(library, monkeypatch):
+    a_circulating_library(library)
+    with at(2026, 12, 5, 11, 0):
+        build()
+        copy_lookups()
+        catalog.after_folds(timezone.localdate())
+        monkeypatch.setattr(breakdowns, "MANY_KEYS", 1)
+        library.execute("UPDATE member SET member_type_id = 2")
+        copy_lookups()  # four members changed: more than MANY_KEYS
+        assert not LoanDay.objects.filter(breakdowns_stale=False).exists()
+        assert report("member_type")["data"][0] == {
+            "member_type_id": 2, "member_type_name": "Guru", "total": 5
+        }  # fmt: skip
