@@ -4,8 +4,10 @@ hostile id orders count on their own dates and hours, and a year earlier sits be
 from __future__ import annotations
 
 from datetime import date, timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 
 from metrics_cache.rollups import engine
@@ -197,3 +199,17 @@ def test_a_recounted_day_keeps_its_month_in_step(library):
             whole = hours_of("2026-11-01", "2026-11-30", by)  # November's monthly sums
             assert whole == day_by_day("2026-11-01", "2026-11-30", by), by
         assert sum(hours_of("2026-11-01", "2026-11-30").values()) == 2
+
+
+def test_the_monthly_report_agrees_with_the_monthly_snapshot(library):
+    with at(2026, 12, 5, 11, 0):
+        a_year_of_visits(library)
+        library.visit("2026-01-15 10:00:00", member_id="M7")
+        build()
+        call_command("prewarm", stdout=StringIO())
+        snapshot = Client().get("/api/visitors/monthly").json()
+        period = snapshot["period"]
+        report = get("/api/reports/visits", by="month", **period)
+    assert [(m["month"], m["total"]) for m in report["data"]] == [
+        (m["month"], m["total"]) for m in snapshot["data"]
+    ]
