@@ -238,20 +238,24 @@ class LoanFact(models.Model):
     generation = models.PositiveIntegerField()
     loan_id = models.BigIntegerField()
     day = models.DateField()
+    # No index on the keys: every fold writes one fact per loan, and only the copies' rare
+    # changes look facts up by key (metrics_cache.reports.breakdowns.mark_changed).
     item = models.ForeignKey(
-        ItemCopy, null=True, db_column="item_key", db_constraint=False,
+        ItemCopy, null=True, db_column="item_key", db_constraint=False, db_index=False,
         on_delete=models.DO_NOTHING, related_name="+",
     )  # fmt: skip
     member = models.ForeignKey(
-        MemberCopy, null=True, db_column="member_key", db_constraint=False,
+        MemberCopy, null=True, db_column="member_key", db_constraint=False, db_index=False,
         on_delete=models.DO_NOTHING, related_name="+",
     )  # fmt: skip
 
     class Meta:
+        # One index, which the groupings' recount reads by day.
         constraints = [
-            models.UniqueConstraint(fields=["generation", "loan_id"], name="loan_fact_once")
+            models.UniqueConstraint(
+                fields=["generation", "day", "loan_id"], name="loan_fact_once"
+            )
         ]
-        indexes = [models.Index(fields=["generation", "day"], name="loan_fact_day")]
 
     def __str__(self) -> str:
         return f"loan {self.loan_id} on {self.day}"

@@ -66,7 +66,7 @@ def _fold(generation: int, chunk: list[tuple], today: date) -> date:
             )  # fmt: skip
     tallies.add_days(LoanDay, generation, days)
     tallies.upsert_tallies(TALLIES, generation, slots)
-    tallies.write_rows(LoanFact, FACTS, ("generation", "loan_id"), facts)
+    tallies.write_rows(LoanFact, FACTS, ("generation", "day", "loan_id"), facts)
     OpenLoan.objects.bulk_create(still_open, ignore_conflicts=True)
     return min(days)
 

@@ -139,7 +139,7 @@ class VisitMemberDay(models.Model):
     # whose row is gone still counts, under no type).
     member = models.ForeignKey(
         "books.MemberCopy", null=True, db_column="member_key", db_constraint=False,
-        on_delete=models.DO_NOTHING, related_name="+",
+        db_index=False, on_delete=models.DO_NOTHING, related_name="+",
     )  # fmt: skip
     total = models.PositiveIntegerField(default=0)
 
