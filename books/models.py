@@ -252,9 +252,7 @@ class LoanFact(models.Model):
     class Meta:
         # One index, which the groupings' recount reads by day.
         constraints = [
-            models.UniqueConstraint(
-                fields=["generation", "day", "loan_id"], name="loan_fact_once"
-            )
+            models.UniqueConstraint(fields=["generation", "day", "loan_id"], name="loan_fact_once")
         ]
 
     def __str__(self) -> str:

@@ -5,32 +5,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('books', '0003_breakdowns'),
+        ("books", "0003_breakdowns"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='loanfact',
-            name='loan_fact_once',
+            model_name="loanfact",
+            name="loan_fact_once",
         ),
         migrations.RemoveIndex(
-            model_name='loanfact',
-            name='loan_fact_day',
+            model_name="loanfact",
+            name="loan_fact_day",
         ),
         migrations.AlterField(
-            model_name='loanfact',
-            name='item',
-            field=models.ForeignKey(db_column='item_key', db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='books.itemcopy'),
+            model_name="loanfact",
+            name="item",
+            field=models.ForeignKey(
+                db_column="item_key",
+                db_constraint=False,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="books.itemcopy",
+            ),
         ),
         migrations.AlterField(
-            model_name='loanfact',
-            name='member',
-            field=models.ForeignKey(db_column='member_key', db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='books.membercopy'),
+            model_name="loanfact",
+            name="member",
+            field=models.ForeignKey(
+                db_column="member_key",
+                db_constraint=False,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="books.membercopy",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='loanfact',
-            constraint=models.UniqueConstraint(fields=('generation', 'day', 'loan_id'), name='loan_fact_once'),
+            model_name="loanfact",
+            constraint=models.UniqueConstraint(
+                fields=("generation", "day", "loan_id"), name="loan_fact_once"
+            ),
         ),
     ]

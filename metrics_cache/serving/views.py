@@ -37,8 +37,8 @@ def warming_response(metric: str, **extra) -> JsonResponse:
 
 
 def is_staff(request) -> bool:
-    user = getattr(request, "user", None)
-    return user is not None and user.is_staff
+    """A DRF request's user: staff by session or API token (anonymous: never staff)."""
+    return request.user.is_staff
 
 
 def audience(request) -> str:

@@ -40,9 +40,9 @@ def read(metric: str, audience: str = privacy.FULL) -> Stored | None:
     )
     if body is None or generated is None:
         return None
-    return Stored(
-        body, etag.decode(), datetime.fromisoformat(generated.decode()), (modified or b"").decode()
-    )
+    # Written with the body in one HSET: never missing beside it.
+    last_modified = (modified or b"").decode()  # pragma: no mutate
+    return Stored(body, etag.decode(), datetime.fromisoformat(generated.decode()), last_modified)
 
 
 def _etag(body: bytes) -> str:

@@ -5,16 +5,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('books', '0004_fewer_fact_indexes'),
-        ('visitors', '0004_visit_hour_month'),
+        ("books", "0004_fewer_fact_indexes"),
+        ("visitors", "0004_visit_hour_month"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='visitmemberday',
-            name='member',
-            field=models.ForeignKey(db_column='member_key', db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='books.membercopy'),
+            model_name="visitmemberday",
+            name="member",
+            field=models.ForeignKey(
+                db_column="member_key",
+                db_constraint=False,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="books.membercopy",
+            ),
         ),
     ]

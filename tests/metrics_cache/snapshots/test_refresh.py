@@ -3,6 +3,8 @@ was generated and attempted, rows, the error), the prewarm table and the log lin
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -120,3 +122,24 @@ def test_the_duration_shown_is_the_runs_in_milliseconds(request, library, monkey
     assert (result.status, result.duration_ms) == ("failed" if fails else "ok", 1500)
     if not fails:
         assert SnapshotRecord.objects.get(metric="weekly").duration_ms == 1500
+
+
+def test_a_long_error_is_kept_to_its_first_500_characters(library):
+    def failing(ctx, period):
+        raise RuntimeError("x" * 2000)
+
+    metric = dataclasses.replace(BY_NAME["weekly"], compute=failing)
+    with time_machine.travel(MORNING, tick=False):
+        result = refresh.compute(metric, RunContext(MORNING.date()))
+    assert len(result.error) == 500 and result.error.startswith("RuntimeError: xx")
+    assert SnapshotRecord.objects.get(metric="weekly").last_error == result.error
+
+
+def test_snapshots_are_stored_as_compact_json_for_every_audience(library):
+    library.visit("2026-11-24 10:00:00", member_id="M1", name="Budi Santoso")
+    for name in ("weekly", "top_visitors_month"):
+        run(name, MORNING)
+        for audience in ("full", "masked", "hidden"):
+            body = store.read(name, audience).body
+            compact = json.dumps(json.loads(body), ensure_ascii=False, separators=(",", ":"))
+            assert body == compact.encode(), (name, audience)
