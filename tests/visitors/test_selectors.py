@@ -9,6 +9,7 @@ import time_machine
 from django.utils import timezone
 
 from tests.support.library import library_test
+from visitors import selectors
 from visitors.selectors import (
     TopVisitor,
     daily_visit_totals,
@@ -115,3 +116,12 @@ def test_ties_by_name_put_a_blank_name_first_members_before_guests_then_institut
         TopVisitor(None, "Rina", None, 1),
         TopVisitor(None, "Rina", "SMA 1", 1),
     ]
+
+
+def test_a_member_whose_visits_vanish_between_the_two_reads_is_listed_unnamed(library, monkeypatch):
+    """The totals and the latest visit's details are two statements: a visit deleted in
+    between leaves the member listed, without a name, never an error."""
+    library.visit("2026-11-24 10:00:00", member_id="M1", name="Budi")
+    monkeypatch.setattr(selectors, "_latest_member_details", lambda members, **period: {})
+    top = selectors.top_visitors(since=date(2026, 11, 1), until=date(2026, 11, 24))
+    assert top == [selectors.TopVisitor("M1", None, None, 1)]

@@ -59,3 +59,28 @@ def test_in_incremental_mode_a_miss_publishes_the_kiosks_counter(library, increm
         value, source = current.current_today()
         assert (value["total"], source) == (1, "db")
         assert publishing.published()["total"] == 5
+
+
+def test_a_waiting_request_looks_for_the_shared_count_every_50_ms(library, monkeypatch):
+    redis = get_redis_connection("default")
+    redis.set(keys.today_flight(), 1, ex=5)  # another request is counting
+    naps = []
+
+    def nap(seconds):
+        naps.append(seconds)
+        if len(naps) == 2:  # the other request publishes while this one waits
+            publishing.publish(42, timezone.localdate())
+
+    monkeypatch.setattr(current.time, "sleep", nap)
+    with at(2026, 11, 25, 10, 0):
+        assert current.current_today() == ({"total": 42, "date": "2026-11-25",
+                                            "generated_at": "2026-11-25T10:00:00.000+07:00"},
+                                           "db")  # fmt: skip
+    assert naps == [0.05, 0.05]
+
+
+def test_a_request_that_waits_in_vain_is_unavailable(library, monkeypatch):
+    get_redis_connection("default").set(keys.today_flight(), 1, ex=5)  # a count that hangs
+    monkeypatch.setattr(keys, "TODAY_SINGLE_FLIGHT_WAIT_SECONDS", 1)
+    with at(2026, 11, 25, 10, 0):
+        assert current.current_today() == (None, "unavailable")
