@@ -12,7 +12,7 @@ from django_redis import get_redis_connection
 
 from config.asgi import application
 from metrics_cache.base import keys
-from metrics_cache.serving import clients
+from metrics_cache.serving import clients, throttling
 from tests.support.asgi import call, scope
 
 pytestmark = pytest.mark.django_db
@@ -145,5 +145,25 @@ def test_a_counter_lives_at_least_as_long_as_its_window(settings):
     before_ms = int(seconds) * 1000 + int(microseconds) // 1000
     with at("10:02:00"):  # the first request of a window: 60 s of it left
         requests(1, "198.51.100.62")
+    seconds, microseconds = redis.execute_command("TIME")
+    after_ms = int(seconds) * 1000 + int(microseconds) // 1000
     (counter,) = redis.keys(f"{keys.prefix()}:throttle:198.51.100.62:*")
-    assert redis.execute_command("PEXPIRETIME", counter) - before_ms >= 60_000
+    expires_ms = redis.execute_command("PEXPIRETIME", counter)
+    assert expires_ms - before_ms >= 60_000
+    # ...and not much longer: one second past its window, then Redis forgets it.
+    assert expires_ms - after_ms <= 61_000
+
+
+def test_the_window_is_the_one_of_the_moment_given(settings):
+    settings.THROTTLE_ANON_RATE = "2/min"
+    assert throttling.window(now=120.5) == ("2", 2, 60, 59.5)
+    assert throttling.window(now=179.0) == ("2", 2, 60, 1.0)
+
+
+def test_the_429_s_header_names_are_lower_case_as_asgi_requires():
+    headers, body = throttling.too_many(2.2)
+    assert [name for name, _ in headers] == [
+        b"content-type", b"content-length", b"retry-after", b"cache-control",
+        b"x-content-type-options",
+    ]  # fmt: skip
+    assert dict(headers)[b"retry-after"] == b"3" and json.loads(body)["retry_after_seconds"] == 3
