@@ -153,15 +153,20 @@
 
   // --- loading ---------------------------------------------------------------------------
   const pending = new Map();
+  const latest = new Map(); // panel -> the URL it shows now: an older answer arriving late is dropped
 
   async function load(panel, url, render) {
     clearTimeout(pending.get(panel));
+    latest.set(panel, url);
+    const current = () => latest.get(panel) === url;
     const status = panel.querySelector(".status");
     files(panel, url);
     try {
       const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!current()) return;
       if (response.status === 202) {
         const body = await response.json();
+        if (!current()) return;
         status.textContent = body.progress !== undefined && body.status === "building"
           ? T.building.replace("%(percent)s", Math.round(body.progress * 100) + " %")
           : T.warming;
@@ -171,11 +176,13 @@
       }
       if (!response.ok) throw new Error(String(response.status));
       const body = await response.json();
+      if (!current()) return;
       render(panel, body);
       status.textContent = T.as_of + " " + new Date(body.generated_at).toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" });
       status.className = "status";
       panel.classList.add("filled");
     } catch (error) {
+      if (!current()) return;
       status.textContent = T.unavailable;
       status.className = "status error";
       pending.set(panel, setTimeout(() => load(panel, url, render), 30000));
