@@ -15,6 +15,16 @@ from metrics_cache.reports.annual import LABELS as ANNUAL_LABELS
 from metrics_cache.serving.errors import require_safe_json
 
 
+def _page(name: str, labels: dict, config: dict) -> dict:
+    """The context of a page of base.html: its labels, settings, stylesheet and script."""
+    return {
+        "labels": labels,
+        "config": config,
+        "stylesheet": f"metrics_cache/{name}.css",
+        "script": f"metrics_cache/{name}.js",
+    }
+
+
 @require_safe_json
 def dashboard(request):
     labels = {
@@ -30,7 +40,7 @@ def dashboard(request):
         "today": "/api/visitors/today",
         "time_zone": settings.LIBRARY_TIME_ZONE,
     }
-    return render(request, "metrics_cache/dashboard.html", {"labels": labels, "config": config})
+    return render(request, "metrics_cache/dashboard.html", _page("dashboard", labels, config))
 
 
 @require_safe_json
@@ -61,4 +71,4 @@ def reports_page(request):
         "annual": {key: _(label) for key, label in ANNUAL_LABELS.items()},
     }
     config = {"today": today.isoformat(), "yesterday": (today - timedelta(days=1)).isoformat()}
-    return render(request, "metrics_cache/reports.html", {"labels": labels, "config": config})
+    return render(request, "metrics_cache/reports.html", _page("reports", labels, config))
