@@ -30,12 +30,12 @@ def file_name(body: dict, fmt: str) -> str:
     return f"{body['report']}_{period['from']}_{period['to']}_by-{body['by']}.{fmt}"
 
 
-def _annual_rows(body: dict) -> list[list]:
+def _annual_rows(body: dict, translate) -> list[list]:
     """One row per key (key, label, value, previous); a month-by-month key one row per month."""
     previous = body.get("previous", {})
     rows = []
     for key, value in body["data"].items():
-        label = ANNUAL_LABELS.get(key, key)
+        label = translate(ANNUAL_LABELS[key])
         if isinstance(value, list):
             before = previous.get(key) or [{}] * len(value)
             for item, earlier in zip(value, before, strict=True):
@@ -55,11 +55,12 @@ def _circulation_rows(body: dict) -> list[list]:
     return rows
 
 
-def table(body: dict) -> tuple[list[str], list[list]]:
-    """The report as one table: its column names and rows."""
+def table(body: dict, translate=str) -> tuple[list[str], list[list]]:
+    """The report as one table: its column names and rows; the annual figures' labels passed
+    through `translate` (the CSV's stay English: its bytes do not depend on the request)."""
     if body["report"] == "annual":
         names = ["key", "label", "value"] + (["previous"] if "previous" in body else [])
-        return names, [row[: len(names)] for row in _annual_rows(body)]
+        return names, [row[: len(names)] for row in _annual_rows(body, translate)]
     if body["report"] == "circulation":
         return ["key", "value"], _circulation_rows(body)
     names = list(body["data"][0]) if body["data"] else ["total"]
@@ -136,7 +137,7 @@ def as_xlsx(body: dict, library: str) -> bytes:
     sheet = workbook.add_worksheet(body["report"])
     bold = workbook.add_format({"bold": True})
     sheet.write_string(0, 0, title(body, library), bold)
-    names, rows = table(body)
+    names, rows = table(body, translate=_)
     for col, header in enumerate(headers(names)):
         sheet.write_string(2, col, header, bold)
     for row, values in enumerate(rows, start=3):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 
+import openpyxl
 import pytest
 from django.test import Client
 
@@ -115,3 +116,32 @@ def test_this_year_s_visitors_and_borrowers_leave_out_those_seen_only_today(libr
         data = Client().get("/api/reports/annual").json()["data"]
     assert data["visiting_members"] == 1 and data["visits"] == 1
     assert data["borrowers"] == 1 and data["loans"] == 1
+
+
+def test_the_annual_xlsx_has_the_json_s_numbers_and_labels_in_the_request_language(library):
+    a_year(library)
+    params = {"year": "2025", "compare": "previous_year"}
+    with at(2026, 12, 5, 11, 0):
+        build()
+        copy_lookups()
+        body = Client().get("/api/reports/annual", params).json()
+        english, indonesian = (
+            Client().get("/api/reports/annual", {**params, "format": "xlsx"}, **language)
+            for language in ({}, {"HTTP_ACCEPT_LANGUAGE": "id"})
+        )
+    rows = {}
+    for response in (english, indonesian):
+        sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+        rows[response] = {r[0].value: [c.value for c in r[1:]] for r in sheet.iter_rows(min_row=4)}
+    assert rows[english]["visits_per_service_day"] == [
+        "Visits per service day",
+        body["data"]["visits_per_service_day"],
+        body["previous"]["visits_per_service_day"],
+    ]
+    assert rows[english]["visits"] == ["Visits", 4, 1]
+    assert rows[indonesian]["visits_per_service_day"][0] == "Kunjungan per hari layanan"
+    assert rows[indonesian]["visits_by_month_03"] == ["Kunjungan per bulan: 03", 3, 0]
+    assert rows[indonesian]["loans_per_member"][1:] == [
+        body["data"]["loans_per_member"],
+        body["previous"]["loans_per_member"],
+    ]
