@@ -4,13 +4,18 @@ name served at once, and a table missing or not granted: codes without names, th
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from django.conf import settings
+from django.db import DatabaseError
 from django.test import Client
 
 from demo.schema import create_statements
 from demo.writer import library_writer
 from metrics_cache.operations.doctor import examine
 from metrics_cache.reports.catalog import copy_lookups
+from metrics_cache.reports.lookups import copy_record, failed, grant_statement
 from tests.support.library import library_test
 from tests.support.rollups import at, build
 
@@ -89,3 +94,38 @@ def test_a_missing_lookup_table_leaves_codes_without_names_and_says_which_grant(
     assert [f.level for f in findings] == ["warning"]
     assert findings[0].fix.startswith("GRANT SELECT ON `") and "mst_visitor_room" in findings[0].fix
     assert not examine(explain=False).errors
+
+
+def test_the_problem_names_the_reason_and_the_grant_for_the_service_s_user(
+    library, without_rooms_table, caplog
+):
+    database = settings.DATABASES["library"]
+    with at(2026, 12, 5, 11, 0):
+        problem = copy_lookups()["mst_visitor_room"]
+    grant = f"GRANT SELECT ON `{database['NAME']}`.`mst_visitor_room` TO '{database['USER']}'@'%';"
+    assert re.fullmatch(
+        r"mst_visitor_room cannot be read \((Table '.*mst_visitor_room' doesn't exist"
+        r"|no such table: mst_visitor_room)\): reports show its codes without names\. "
+        rf"For a DBA: {re.escape(grant)}",
+        problem,
+    )
+    assert f"copy of mst_visitor_room failed: {problem}" in caplog.messages
+
+
+def test_the_grant_names_a_dashboard_user_when_the_url_has_none(monkeypatch):
+    monkeypatch.setitem(settings.DATABASES["library"], "USER", "")
+    name = settings.DATABASES["library"]["NAME"]
+    assert grant_statement("loan") == f"GRANT SELECT ON `{name}`.`loan` TO 'dashboard'@'%';"
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (DatabaseError(1142, "SELECT command denied"), "SELECT command denied"),
+        (DatabaseError("no such table: loan"), "no such table: loan"),
+        (DatabaseError(), ""),
+    ],
+)
+def test_the_reason_is_the_driver_s_message_without_its_code(library, error, reason):
+    record = failed(copy_record("room", "mst_visitor_room"), error, "names missing")
+    assert record.error.startswith(f"mst_visitor_room cannot be read ({reason}): names missing.")

@@ -78,6 +78,15 @@ def test_months_and_years_are_clipped_to_the_period():
     ]  # fmt: skip
 
 
+def test_a_period_from_the_first_to_a_first_has_whole_months_and_a_last_of_one_day():
+    period = Period(date(2026, 1, 1), date(2026, 3, 1))
+    assert [(b.since, b.until) for b in months(period)] == [
+        (date(2026, 1, 1), date(2026, 1, 31)),
+        (date(2026, 2, 1), date(2026, 2, 28)),
+        (date(2026, 3, 1), date(2026, 3, 1)),
+    ]
+
+
 def test_a_daily_series_sums_any_range_including_days_without_rows():
     series = DailySeries({date(2026, 1, 2): 3, date(2026, 1, 5): 4, date(2026, 1, 9): 5})
     assert series.total(date(2026, 1, 1), date(2026, 1, 31)) == 12
