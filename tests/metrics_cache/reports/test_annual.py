@@ -78,6 +78,18 @@ def test_this_year_runs_to_yesterday_and_a_ratio_over_zero_is_null(library):
     assert data["busiest_weekday"] is None and data["busiest_hour"] is None
 
 
+def test_on_2_january_the_year_is_its_first_day_and_on_1_january_it_has_none(library):
+    library.visit("2027-01-01 10:00:00", member_id=None)
+    with at(2027, 1, 2, 8, 0):
+        build()
+        body = Client().get("/api/reports/annual").json()
+    assert body["period"] == {"from": "2027-01-01", "to": "2027-01-01"}
+    assert body["data"]["visits"] == 1
+    with at(2027, 1, 1, 8, 0):
+        response = Client().get("/api/reports/annual", {"year": "2027"})
+    assert response.status_code == 400 and response.json()["parameter"] == "year"
+
+
 @pytest.mark.parametrize("year", ["2027", "26", "20x5", "2026-01"])
 def test_a_year_without_a_closed_day_or_malformed_is_a_400(library, year):
     with at(2026, 12, 5, 11, 0):

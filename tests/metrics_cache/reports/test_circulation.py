@@ -10,6 +10,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from books import circulation
+from metrics_cache.reports import lookups
 from tests.support.library import library_test
 from tests.support.rollups import at, build
 
@@ -94,3 +95,37 @@ def test_circulation_as_csv(library):
     assert lines[0] == "key,value"
     assert "on_loan,1" in lines and "overdue_1_7,1" in lines and "overdue_31_,0" in lines
     assert response["Content-Disposition"] == 'attachment; filename="circulation_2026-12-05.csv"'
+
+
+def test_loans_closed_on_an_earlier_day_or_no_longer_lent_leave_and_a_dateless_return_is_today(
+    library,
+):
+    deleted, returned, dateless, earlier, cancelled, _open = (
+        lend(library, "2026-11-20", "2026-12-01") for _ in range(6)
+    )
+    with at(2026, 12, 5, 11, 0):
+        build()
+        circulation.refresh()
+        assert get()["on_loan"] == 6
+        # The first of the batch deleted, so the rest of it must still be looked at.
+        library.execute("DELETE FROM loan WHERE loan_id = %s", [deleted])
+        give_back(library, returned, "2026-12-05")
+        library.execute("UPDATE loan SET is_return = 1 WHERE loan_id = %s", [dateless])
+        give_back(library, earlier, "2026-12-04")  # recorded late, for yesterday
+        library.execute("UPDATE loan SET is_lent = 0 WHERE loan_id = %s", [cancelled])
+        circulation.refresh()
+        body = get()
+    assert (body["on_loan"], body["returned_today"]) == (1, 2)
+
+
+def test_open_loans_are_re_read_in_statements_of_a_bounded_number_of_ids(library, monkeypatch):
+    for _ in range(5):
+        lend(library, "2026-11-20", "2026-12-01")
+    monkeypatch.setattr(circulation, "IDS_PER_STATEMENT", 2)
+    with at(2026, 12, 5, 11, 0):
+        build()
+        with CaptureQueriesContext(connections["library"]) as slims:
+            circulation.refresh()
+        assert len(slims) == 3
+        assert lookups.status()["loan"] == "ok"
+        assert get()["on_loan"] == 5

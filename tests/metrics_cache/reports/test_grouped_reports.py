@@ -206,3 +206,57 @@ def test_many_changed_members_make_every_day_stale_at_once(library, monkeypatch)
         assert report("member_type")["data"][0] == {
             "member_type_id": 2, "member_type_name": "Guru", "total": 5
         }  # fmt: skip
+
+
+def identity(item: dict) -> tuple:
+    """What identifies an item: every field but its counts and names."""
+    return tuple(v for k, v in item.items() if k not in ("total", "previous")
+                 and not k.endswith("_name"))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "by"),
+    [("/api/reports/loans", by) for by in ("weekday", "member_type", "collection_type",
+                                             "location", "class")]
+    + [("/api/reports/visits", by) for by in ("hour", "weekday_hour", "room", "audience",
+                                                "member_type")],
+)  # fmt: skip
+def test_each_item_s_year_earlier_is_the_same_item_of_last_year_s_report(library, path, by):
+    a_circulating_library(library)
+    library.room("R1", "Ruang Baca")
+    for day, member, copy, room in (
+        ("2025-11-03 09:00:00", "S1", "B1", "R1"),
+        ("2025-11-04 10:00:00", "G1", "B3", None),
+        ("2025-11-04 10:30:00", "S2", "B2", "R1"),
+        ("2026-11-04 10:00:00", "G1", "B1", "R1"),
+    ):
+        library.loan(copy, member, day[:10])
+        library.visit(day, member_id=member, room=room)
+    last_year = {"from": "2025-11-01", "to": "2025-11-30", "by": by}
+    with at(2026, 12, 5, 11, 0):
+        build()
+        copy_lookups()
+        now = Client().get(path, {**NOVEMBER, "by": by, "compare": "previous_year"}).json()
+        before = Client().get(path, last_year).json()
+    earlier = {identity(item): item["total"] for item in before["data"]}
+    assert [item["previous"] for item in now["data"]] == [
+        earlier.get(identity(item), 0) for item in now["data"]
+    ]
+    assert sum(item["previous"] for item in now["data"]) > 0
+
+
+def test_loans_all_by_typed_members_of_dewey_titles_have_no_null_type_and_a_zero_null_class(
+    library,
+):
+    library.member_type(1, "Siswa")
+    library.member("S1", "Siti", member_type=1)
+    library.item(library.biblio("Fisika", classification="530"), "B1")
+    library.loan("B1", "S1", "2026-11-02")
+    with at(2026, 12, 5, 11, 0):
+        build()
+        copy_lookups()
+        types, classes = report("member_type"), report("class")
+    assert types["data"] == [{"member_type_id": 1, "member_type_name": "Siswa", "total": 1}]
+    assert types["no_member"] == 0
+    assert classes["data"][5] == {"class": "500", "total": 1}
+    assert classes["data"][-1] == {"class": None, "total": 0}
