@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 
 import openpyxl
 import pytest
 from django.test import Client
 
 from metrics_cache.reports.catalog import copy_lookups
+from metrics_cache.rollups import engine
 from tests.support.library import library_test
 from tests.support.rollups import at, build
+from visitors import rollups as visit_rollups
 
 pytestmark = [*library_test, pytest.mark.usefixtures("delta_mode")]
 
@@ -157,3 +160,31 @@ def test_the_annual_xlsx_has_the_json_s_numbers_and_labels_in_the_request_langua
         body["data"]["loans_per_member"],
         body["previous"]["loans_per_member"],
     ]
+
+
+def test_ratios_to_two_places_the_year_before_from_1_january_and_an_emptied_day_serves_none(
+    library,
+):
+    for member in ("M1", "M2", "M3"):
+        library.member(member, member, registered="2024-01-01", expires="2030-01-01")
+    book = library.biblio("Laskar Pelangi", classification="899")
+    for code in ("B1", "B2", "B3"):
+        library.item(book, code)
+    library.loan("B1", "M1", "2026-03-02")
+    library.loan("B2", "M1", "2026-03-03")
+    library.visit("2025-01-01 09:00:00", member_id="M1")  # the year before's first day
+    library.visit("2026-03-02 09:00:00", member_id="M1")
+    with at(2026, 11, 28, 12, 0):
+        mistaken = library.visit("2026-11-28 09:30:00", member_id="M2")
+        build()
+    library.execute("DELETE FROM visitor_count WHERE visitor_id = %s", [mistaken])
+    with at(2026, 11, 28, 23, 0):  # the day's recount leaves it with no visit
+        assert visit_rollups.recount_day(engine.live_state("visits"), date(2026, 11, 28)) == (1, 0)
+    with at(2026, 12, 5, 11, 0):
+        copy_lookups()
+        body = Client().get("/api/reports/annual", {"compare": "previous_year"}).json()
+    data = body["data"]
+    assert (data["loans"], data["members"], data["items"]) == (2, 3, 3)
+    assert data["loans_per_member"] == 0.67 and data["turnover"] == 0.67
+    assert (data["visits"], data["service_days"]) == (1, 1)
+    assert body["previous"]["visits"] == 1
