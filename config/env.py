@@ -110,12 +110,19 @@ def env_networks(name: str) -> list[str]:
     return networks
 
 
-def env_time_zone(name: str, default: str) -> str:
-    raw = _raw(name) or default
+def time_zone_or_none(raw: str) -> str | None:
+    """`raw` if it names an IANA time zone, else None."""
     try:
         zoneinfo.ZoneInfo(raw)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise _bad(name, raw, "an IANA time zone such as Asia/Jakarta") from None
+        return None
+    return raw
+
+
+def env_time_zone(name: str, default: str) -> str:
+    raw = _raw(name) or default
+    if time_zone_or_none(raw) is None:
+        raise _bad(name, raw, "an IANA time zone such as Asia/Jakarta")
     return raw
 
 
@@ -140,20 +147,35 @@ def env_cron(name: str, default: str) -> str:
 
 
 _MYSQL_SCHEMES = {"mysql", "mysql2", "mariadb"}
+_DATABASE_URL = "sqlite:///path/to/file or mysql://user:password@host:3306/name"
+# How today's visitor count is kept (the contract's "Today's count: modes").
+COUNT_MODES = ("direct", "delta", "incremental")
+
+
+def database_config(raw: str) -> dict:
+    """A Django DATABASES entry from sqlite:///path or mysql://user:pass@host:port/name;
+    ValueError saying what was expected."""
+    scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
+    if scheme == "mariadb":
+        raw = "mysql" + raw[len("mariadb") :]
+    elif scheme not in _MYSQL_SCHEMES | {"sqlite"}:
+        raise ValueError(f"is not valid: expected {_DATABASE_URL}")
+    try:
+        config = env.db_url_config(raw)
+    except ValueError as exc:
+        raise ValueError(f"is not valid ({exc}): expected {_DATABASE_URL}") from None
+    if not config.get("NAME"):
+        raise ValueError("is not valid: expected a URL that names the database")
+    return config
 
 
 def env_database(name: str, default: str) -> dict:
     """A database URL: sqlite:///path or mysql://user:pass@host:port/name."""
     raw = _raw(name) or default
-    scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
-    if scheme == "mariadb":
-        raw = "mysql" + raw[len("mariadb") :]
-    elif scheme not in _MYSQL_SCHEMES | {"sqlite"}:
-        raise _bad(name, raw, "sqlite:///path/to/file or mysql://user:password@host:3306/name")
-    config = env.db_url_config(raw)
-    if not config.get("NAME"):
-        raise _bad(name, raw, "a URL that names the database")
-    return config
+    try:
+        return database_config(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r} {exc}") from None
 
 
 def mysql_url_from_parts(prefix: str = "MYSQL_") -> str | None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.env import (
+    COUNT_MODES,
     env_bool,
     env_choice,
     env_cron,
@@ -21,6 +24,7 @@ from config.env import (
     read_env_file,
     redis_url_with_next_db,
 )
+from config.libraries import read as read_libraries
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # .env next to manage.py (see .env.example), or the file ENV_FILE names.
@@ -63,7 +67,27 @@ SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # --- The library -----------------------------------------------------------------------------
+# LIBRARIES_FILE (TOML) names the library instead of LIBRARY_DATABASE_URL; this release serves
+# one library per deployment, so a file listing several is refused at start-up.
+LIBRARIES_FILE = env_str("LIBRARIES_FILE")
+_listed = None
+if LIBRARIES_FILE:
+    _libraries = read_libraries(Path(LIBRARIES_FILE))
+    if len(_libraries) > 1:
+        raise ImproperlyConfigured(
+            f"LIBRARIES_FILE {LIBRARIES_FILE}: lists {len(_libraries)} libraries "
+            f"({', '.join(lib.slug for lib in _libraries)}); this release serves one library "
+            "per deployment: keep one [libraries.<slug>] table"
+        )
+    _listed = _libraries[0]
+    if env_str("LIBRARY_DATABASE_URL") or mysql_url_from_parts():
+        raise ImproperlyConfigured(
+            "LIBRARIES_FILE and LIBRARY_DATABASE_URL (or MYSQL_HOST) both name the library "
+            "database: unset one"
+        )
 LIBRARY_TIME_ZONE = env_time_zone("LIBRARY_TIME_ZONE", "Asia/Jakarta")
+if _listed and _listed.time_zone:
+    LIBRARY_TIME_ZONE = _listed.time_zone
 # SLiMS stores naive local datetimes; Django's active zone equals the library connection's
 # TIME_ZONE, so date functions are emitted as plain DATE() with no CONVERT_TZ and MySQL needs
 # no time zone tables.
@@ -76,9 +100,11 @@ LANGUAGES = [("en", "English"), ("id", "Bahasa Indonesia")]
 
 EMBEDDED_LIBRARY_PATH = DATA_DIR / "demo-library.sqlite3"
 _library_url = env_str("LIBRARY_DATABASE_URL") or mysql_url_from_parts()
-LIBRARY_IS_EMBEDDED = _library_url is None
-LIBRARY_DATABASE = env_database(
-    "LIBRARY_DATABASE_URL", _library_url or f"sqlite:///{EMBEDDED_LIBRARY_PATH}"
+LIBRARY_IS_EMBEDDED = _library_url is None and _listed is None
+LIBRARY_DATABASE = (
+    dict(_listed.database)
+    if _listed
+    else env_database("LIBRARY_DATABASE_URL", _library_url or f"sqlite:///{EMBEDDED_LIBRARY_PATH}")
 )
 LIBRARY_DATABASE["TIME_ZONE"] = LIBRARY_TIME_ZONE
 # Persistent connections for the fast loop; health checks drop ones the server closed.
@@ -101,7 +127,8 @@ else:
     LIBRARY_DATABASE["TEST"] = {"NAME": str(DATA_DIR / "test-library.sqlite3")}
 
 # The library's name on the reports' spreadsheets; its database's name unless set.
-LIBRARY_NAME = env_str("LIBRARY_NAME") or Path(str(LIBRARY_DATABASE["NAME"])).stem
+LIBRARY_NAME = env_str("LIBRARY_NAME") or (_listed and _listed.name)
+LIBRARY_NAME = LIBRARY_NAME or Path(str(LIBRARY_DATABASE["NAME"])).stem
 
 DATABASES = {
     "default": env_database("DATABASE_URL", f"sqlite:///{DATA_DIR / 'app.sqlite3'}"),
@@ -136,7 +163,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- The service -------------------------------------------------------------------------------
-TODAY_COUNT_MODE = env_choice("TODAY_COUNT_MODE", "delta", ("direct", "delta", "incremental"))
+TODAY_COUNT_MODE = (_listed and _listed.count_mode) or env_choice(
+    "TODAY_COUNT_MODE", "delta", COUNT_MODES
+)
 TODAY_INCREMENT_TOKEN = env_str("TODAY_INCREMENT_TOKEN")
 TODAY_RECONCILE_SECONDS = env_int("TODAY_RECONCILE_SECONDS", 60, minimum=1)
 VISITOR_SYNC_MIN_INTERVAL_MS = env_int("VISITOR_SYNC_MIN_INTERVAL_MS", 5000, minimum=100)
