@@ -44,15 +44,13 @@ class Library:
 
 def _lines(text: str) -> dict[tuple[str, str | None], int]:
     """{(slug, None): the line of its [libraries.slug] header, (slug, key): of its key}: where
-    to point a problem. Tables written some other way TOML allows are found by slug alone."""
+    to point a problem (a library written some other way TOML allows: no line, its slug)."""
     found: dict[tuple[str, str | None], int] = {}
     slug = None
     for number, line in enumerate(text.splitlines(), start=1):
         if table := _TABLE.match(line):
             slug = table.group(1).strip("\"'")
             found.setdefault((slug, None), number)
-        elif line.lstrip().startswith("["):
-            slug = None
         elif slug is not None and (key := _KEY.match(line)):
             found.setdefault((slug, key.group(1)), number)
     return found
