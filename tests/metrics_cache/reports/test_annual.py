@@ -11,8 +11,11 @@ from datetime import date
 import openpyxl
 import pytest
 from django.test import Client
+from django.utils import timezone
 
+from metrics_cache.reports import annual
 from metrics_cache.reports.catalog import copy_lookups
+from metrics_cache.reports.periods import Period
 from metrics_cache.rollups import engine
 from tests.support.library import library_test
 from tests.support.rollups import at, build
@@ -76,6 +79,8 @@ def test_this_year_runs_to_yesterday_and_a_ratio_over_zero_is_null(library):
     assert body["period"] == {"from": "2026-01-01", "to": "2026-12-04"}
     data = body["data"]
     assert data["visits"] == 0 and data["visits_per_service_day"] is None
+    assert (data["member_visits"], data["guest_visits"], data["loans"]) == (0, 0, 0)
+    assert len(data["visits_by_month"]) == len(data["loans_by_month"]) == 12
     assert data["loans_per_member"] is None and data["turnover"] is None
     assert data["share_never_borrowed"] is None
     assert data["busiest_weekday"] is None and data["busiest_hour"] is None
@@ -188,3 +193,39 @@ def test_ratios_to_two_places_the_year_before_from_1_january_and_an_emptied_day_
     assert data["loans_per_member"] == 0.67 and data["turnover"] == 0.67
     assert (data["visits"], data["service_days"]) == (1, 1)
     assert body["previous"]["visits"] == 1
+
+
+def test_what_was_added_and_registered_in_the_year_by_the_library_s_own_midnights(library):
+    library.member("IN", "In", registered="2025-12-15")  # registered in the year's last month
+    library.member("AFTER", "After", registered="2026-01-01")
+    book = library.biblio("Laskar Pelangi", classification="899")
+    for code, added in (
+        ("BEFORE", "2024-12-31 23:59:59"),
+        ("FIRST", "2025-01-01 00:00:00"),
+        ("LAST", "2025-12-31 23:59:59"),
+        ("NEXT", "2026-01-01 00:00:00"),
+        ("LATE", "2026-01-01 02:00:00"),
+    ):
+        library.item(book, code)
+        library.execute("UPDATE item SET input_date = %s WHERE item_code = %s", [added, code])
+    for stamp in (
+        "2025-03-03 09:00:00",
+        "2025-03-10 09:00:00",
+        "2025-03-04 10:00:00",
+        "2025-03-04 11:00:00",
+        "2025-03-04 12:00:00",
+        "2025-03-10 10:00:00",
+    ):
+        library.visit(stamp, member_id="IN")  # two Mondays of 2 visits, a Tuesday of 3
+    with at(2026, 12, 5, 11, 0):
+        build()
+        copy_lookups()
+        data = Client().get("/api/reports/annual", {"year": "2025"}).json()["data"]
+        # The same copies seen from a library four hours behind UTC+7's midnights.
+        with timezone.override("Asia/Dubai"):
+            elsewhere = annual.figures(Period(date(2025, 1, 1), date(2025, 12, 31)))
+    assert (data["members"], data["new_members"]) == (1, 1)
+    assert data["items_added"] == 2
+    assert data["busiest_weekday"] == 1 and data["guest_visits"] == 0
+    # In Dubai (UTC+4) FIRST is still 2024; NEXT and LATE (UTC+7) are 2025's last hours.
+    assert elsewhere["items_added"] == 3
