@@ -36,10 +36,13 @@ def _over_time(report: Report, by: str, period: Period, series: DailySeries, *, 
     buckets = BUCKETS[by](period)
     items = [{**b.fields, "total": series.total(b.since, b.until)} for b in buckets]
     if compare:
+        # A 53rd ISO week has no week a year earlier: its previous is null, and a period
+        # holding only that week reads nothing.
         ranges = [b.previous for b in buckets if b.previous is not None]
-        since, until = min(r[0] for r in ranges), max(r[1] for r in ranges)
-        before = DailySeries(report.daily(since, until))
-        for item, bucket in zip(items, buckets, strict=True):
+        if ranges:
+            before = DailySeries(report.daily(min(r[0] for r in ranges), max(r[1] for r in ranges)))
+        # The same buckets the items were made from: strict only asserts it.
+        for item, bucket in zip(items, buckets, strict=True):  # pragma: no mutate
             item["previous"] = None if bucket.previous is None else before.total(*bucket.previous)
     return items, {}
 

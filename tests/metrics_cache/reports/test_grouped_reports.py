@@ -260,3 +260,22 @@ def test_loans_all_by_typed_members_of_dewey_titles_have_no_null_type_and_a_zero
     assert types["no_member"] == 0
     assert classes["data"][5] == {"class": "500", "total": 1}
     assert classes["data"][-1] == {"class": None, "total": 0}
+
+
+def test_a_pass_of_the_copies_makes_stale_only_the_days_of_what_changed(library):
+    a_circulating_library(library)
+    with at(2026, 12, 5, 11, 0):
+        build()
+        copy_lookups()  # the first pass: every member, copy and title is new
+        catalog.after_folds(timezone.localdate())
+
+        def stale() -> set[str]:
+            days = LoanDay.objects.filter(breakdowns_stale=True, day__lt="2026-12-05")
+            return {str(day) for day in days.values_list("day", flat=True)}
+
+        assert stale() == set()
+        copy_lookups()  # nothing changed in SLiMS
+        assert stale() == set()
+        library.execute("UPDATE member SET member_type_id = 2 WHERE member_id = 'S2'")
+        copy_lookups()
+        assert stale() == {"2026-11-03"}  # S2's one loan of a closed day

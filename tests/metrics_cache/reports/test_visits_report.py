@@ -213,3 +213,23 @@ def test_the_monthly_report_agrees_with_the_monthly_snapshot(library):
     assert [(m["month"], m["total"]) for m in report["data"]] == [
         (m["month"], m["total"]) for m in snapshot["data"]
     ]
+
+
+@pytest.mark.parametrize(
+    ("since", "previous"),
+    [("2026-12-28", [None]), ("2026-12-21", [1, None])],
+    ids=["only-week-53", "weeks-52-and-53"],
+)
+def test_a_53rd_week_has_no_year_earlier_even_alone_in_its_period(library, since, previous):
+    library.visit("2025-12-22 09:00:00", member_id=None)  # 2025-W52
+    library.visit("2026-12-29 09:00:00", member_id=None)  # 2026-W53
+    with at(2027, 1, 10, 11, 0):
+        build()
+        response = Client().get(
+            "/api/reports/visits",
+            {"from": since, "to": "2027-01-03", "by": "week", "compare": "previous_year"},
+        )
+    assert response.status_code == 200, response.content
+    data = response.json()["data"]
+    assert [item["previous"] for item in data] == previous
+    assert data[-1]["week"] == "2026-W53" and data[-1]["total"] == 1
