@@ -4,6 +4,8 @@ now (codes and names as SLiMS has them at report time)."""
 
 from __future__ import annotations
 
+import re
+
 from django.db.models import Count, Q
 
 from books import annual, circulation, rollups
@@ -32,13 +34,15 @@ MEMBER_TYPES = Lookup("member_type", MemberType, "member_type_id", "member_type_
 COLLECTION_TYPES = Lookup("coll_type", CollectionType, "coll_type_id", "coll_type_name")
 LOCATIONS = Lookup("location", Location, "location_id", "location_name")
 DEWEY_CLASSES = [f"{digit}00" for digit in range(10)]
+# Leading spaces, then a digit (ASCII: Dewey's, not another script's).
+_DEWEY_FIRST = re.compile(r"\s*([0-9])")
 
 
 def dewey_class(classification: str | None) -> str | None:
     """ "200" for "2X1.1" or " 297.3": the first character after leading spaces, if a digit;
     None for anything else (empty, FIC, R 001)."""
-    first = (classification or "").lstrip()[:1]
-    return f"{first}00" if first and first in "0123456789" else None
+    match = _DEWEY_FIRST.match(classification) if classification else None
+    return f"{match.group(1)}00" if match else None
 
 
 def _members():

