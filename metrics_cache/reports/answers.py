@@ -89,4 +89,5 @@ def circulation_answer() -> Answer | Building:
     body = catalog.circulation(timezone.localdate())
     if body is None:
         return Building(0.0)
-    return Answer(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+    # Numbers and a time only: ASCII either way.
+    return Answer(json.dumps(body, separators=(",", ":")).encode())

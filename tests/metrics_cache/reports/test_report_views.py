@@ -62,7 +62,7 @@ def test_while_the_rollups_are_first_built_a_report_answers_202_with_progress(li
         response = Client().get("/api/reports/visits")
     assert response.status_code == 202
     assert response.json() == {"status": "building", "progress": 0.0, "retry_after_seconds": 30}
-    assert response["Retry-After"] == "30"
+    assert response["Retry-After"] == "30" and response["Cache-Control"] == "no-store"
 
 
 def test_an_answer_carries_an_etag_and_a_match_is_a_304(library):

@@ -1,0 +1,61 @@
+"""The per-day groupings read and count only the live generation of the rollups: while the
+weekly drift check folds another beside it, that one's facts, counts and stale days are left
+alone, and a report answers as before."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from books.models import LoanBreakdown, LoanDay, LoanFact
+from books.reports import by_class
+from metrics_cache.reports import breakdowns, catalog
+from metrics_cache.reports.catalog import copy_lookups
+from metrics_cache.reports.periods import Period
+from metrics_cache.rollups import engine
+from tests.support.library import library_test
+from tests.support.rollups import at, build
+
+pytestmark = [*library_test, pytest.mark.usefixtures("delta_mode")]
+
+OTHER = 999  # a generation being folded beside the live one
+NOVEMBER = Period(date(2026, 11, 1), date(2026, 11, 30))
+
+
+def test_another_generation_s_rows_are_never_read_counted_or_touched(library):
+    library.item(library.biblio("Fisika", classification="530"), "B1")
+    library.loan("B1", None, "2026-11-02")
+    with at(2026, 12, 5, 11, 0):
+        build()
+        copy_lookups()
+        catalog.after_folds(timezone.localdate())
+        before = by_class(NOVEMBER).items
+        live = engine.live_state("loans").generation
+        fact = LoanFact.objects.get(generation=live)
+        day = LoanDay.objects.get(generation=live, day=date(2026, 11, 2))
+        # The other generation: the same loan's fact, its day stale, a count of its own.
+        LoanFact.objects.create(generation=OTHER, loan_id=fact.loan_id, day=fact.day,
+                                item_id=fact.item_id, member_id=fact.member_id)  # fmt: skip
+        LoanDay.objects.create(generation=OTHER, day=day.day, total=1, first_id=day.first_id,
+                               last_id=day.last_id, breakdowns_stale=True)  # fmt: skip
+        LoanBreakdown.objects.create(generation=OTHER, day=day.day, dimension="class",
+                                     value="=500", total=7)  # fmt: skip
+        assert by_class(NOVEMBER).items == before
+        LoanDay.objects.filter(pk=day.pk).update(breakdowns_stale=True)  # the live day again
+        assert breakdowns.refresh(catalog.reports()["loans"].groupings, until=day.day) == 1
+        assert by_class(NOVEMBER).items == before
+        # And through the API (its answer is computed here: nothing cached before).
+        api = {"from": "2026-11-01", "to": "2026-11-30", "by": "class"}
+        assert Client().get("/api/reports/loans", api).json()["data"] == before
+    assert before[5] == {"class": "500", "total": 1}
+    assert LoanDay.objects.get(generation=OTHER).breakdowns_stale
+    assert LoanBreakdown.objects.get(generation=OTHER).total == 7
+
+
+def test_nothing_is_counted_before_the_rollups_exist(library):
+    with at(2026, 12, 5, 11, 0):
+        groupings = catalog.reports()["loans"].groupings
+        assert breakdowns.refresh(groupings, until=date(2026, 12, 4)) == 0
