@@ -229,3 +229,38 @@ def test_what_was_added_and_registered_in_the_year_by_the_library_s_own_midnight
     assert data["busiest_weekday"] == 1 and data["guest_visits"] == 0
     # In Dubai (UTC+4) FIRST is still 2024; NEXT and LATE (UTC+7) are 2025's last hours.
     assert elsewhere["items_added"] == 3
+
+
+def test_the_default_year_and_every_answer_kept_apart(library):
+    library.visit("2025-03-03 09:00:00", member_id=None)
+    library.visit("2026-12-05 09:00:00", member_id=None)
+    with at(2026, 12, 5, 11, 0):
+        build()
+        this_year = Client().get("/api/reports/annual", {"year": ""}).json()
+        assert this_year["year"] == 2026 and this_year["period"]["to"] == "2026-12-04"
+        assert Client().get("/api/reports/annual", {"year": "2026"}).status_code == 200
+        # Each year, and with or without the year before, its own answer.
+        years = [Client().get("/api/reports/annual", {"year": y}).json()["year"]
+                 for y in ("2025", "2024")]  # fmt: skip
+        assert years == [2025, 2024]
+        plain = Client().get("/api/reports/annual", {"year": "2025"}).json()
+        assert "previous" not in plain
+        compared = Client().get("/api/reports/annual", {"year": "2025", "compare": "previous_year"})
+        assert "previous" in compared.json()
+    with at(2026, 12, 6, 11, 0):  # the next day: this year's answer reaches a day further
+        today = Client().get("/api/reports/annual").json()
+        assert today["period"]["to"] == "2026-12-05" and today["data"]["visits"] == 1
+    with at(2027, 1, 1, 8, 0):  # on 1 January the default is the year just closed
+        new_year = Client().get("/api/reports/annual").json()
+        assert new_year["year"] == 2026 and new_year["complete"] is True
+
+
+@pytest.mark.parametrize(
+    ("year", "message"),
+    [("20x5", "year must be a year as YYYY, not '20x5'"), ("2027", "year 2027 has no closed day")],
+)
+def test_a_bad_year_is_explained(library, year, message):
+    with at(2026, 12, 5, 11, 0):
+        build()
+        body = Client().get("/api/reports/annual", {"year": year}).json()
+    assert message in body["message"]

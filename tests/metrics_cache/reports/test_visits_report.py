@@ -126,6 +126,9 @@ def test_the_default_period_is_the_30_days_ending_yesterday(library):
         body = get("/api/reports/visits")
         assert body["period"] == {"from": "2026-11-05", "to": "2026-12-04"}
         assert body["total"] == 2 and len(body["data"]) == 30
+        # Parameters left empty (a form's blank fields) are the defaults too.
+        blank = Client().get("/api/reports/visits", {"from": "", "to": "", "by": "", "compare": ""})
+        assert blank.status_code == 200 and blank.json()["period"] == body["period"]
 
 
 def test_a_year_earlier_beside_each_item(library):
