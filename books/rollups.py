@@ -98,7 +98,9 @@ def daily_loan_totals(*, since: date, until: date) -> dict[date, int]:
 
 def borrowers_counted(year: date, until: date) -> int:
     """Distinct borrowers with loans from 1 January of `year` to `until`."""
-    return reads.keys_counted(_tallies(BORROWER), year, until)
+    return reads.keys_counted(
+        LoanTally.objects.filter(generation=generation()), BORROWER, year, until
+    )
 
 
 def _latest_codes(keys, since: date, until: date) -> dict[str, str]:

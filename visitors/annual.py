@@ -23,7 +23,7 @@ def figures(period: Period) -> dict:
         by_month[day.month] += total
         by_weekday[day.isoweekday()] += total
     by_hour = dict(hours.values_list("hour").annotate(n=Sum("total")).order_by())
-    members = rollups.visitors_counted(period.since, period.until, members_only=True)
+    members = rollups.members_counted(period.since, period.until)
     return {
         "visits": sum(days.values()),
         "member_visits": by_audience.get(False, 0),

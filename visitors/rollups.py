@@ -58,10 +58,14 @@ def room_code(code: str | None) -> str:
     return (code or "").rstrip().upper()
 
 
+# Visitor keys: a guest's by name and institution, a member's by member id.
+GUEST, MEMBER = "g:", "m:"
+
+
 def visitor_key(guest: bool, member_key: str | None, name_key: str, institution_key: str | None):
     if guest:
-        return "g:" + key_digest(name_key, institution_key)
-    return "m:" + key_digest(member_key)
+        return GUEST + key_digest(name_key, institution_key)
+    return MEMBER + key_digest(member_key)
 
 
 TALLIES = tallies.TallyTable(
@@ -164,13 +168,12 @@ def top_visitors(*, since: date, until: date, limit: int = 10) -> list[TopVisito
     return visitors[:limit]
 
 
-def visitors_counted(year: date, until: date, *, members_only: bool = False) -> int:
-    """Distinct visitors (members only: distinct member ids) with visits from 1 January of
-    `year` to `until`, from the year's tallies."""
-    rows = VisitorTally.objects.filter(generation=generation())
-    if members_only:
-        rows = rows.filter(key__startswith="m:")
-    return reads.keys_counted(rows, year, until)
+def members_counted(year: date, until: date) -> int:
+    """Distinct members (member ids) with visits from 1 January of `year` to `until`, from the
+    year's tallies."""
+    return reads.keys_counted(
+        VisitorTally.objects.filter(generation=generation()), MEMBER, year, until
+    )
 
 
 def visits_on(day: date, in_generation: int | None = None) -> int:

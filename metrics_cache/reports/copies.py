@@ -6,6 +6,7 @@ long. Rows deleted in SLiMS leave the copy at the end of a pass."""
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,9 +16,11 @@ from django.utils import timezone
 
 from metrics_cache.reports.lookups import copy_record, failed
 from metrics_cache.reports.models import LookupCopy
+from metrics_cache.rollups.engine import ChunkSizer
 from metrics_cache.rollups.tallies import write_rows
 
-# Rows per statement on SLiMS: a primary-key range read, a few milliseconds on a stock table.
+# Rows of the first statement on SLiMS, a primary-key range read; the next are sized from the
+# last one's time, as the rollups' are (about 50 ms each, never holding a MyISAM table long).
 CHUNK_ROWS = 5_000
 
 
@@ -59,13 +62,17 @@ def refresh(copy: Copy) -> LookupCopy:
     last_round = copy.target.objects.aggregate(last=Max("round"))["last"]
     this_round = (last_round or 0) + 1  # pragma: no mutate
     digest, copied, after = hashlib.sha1(), 0, None
+    sizer = ChunkSizer(CHUNK_ROWS)
     changed: list = []
     try:
         while True:
             rows = copy.rows()
             if after is not None:
                 rows = rows.filter(**{f"{pk}__gt": after})
-            chunk = list(rows.order_by(pk)[:CHUNK_ROWS])
+            limit = sizer.rows
+            started = time.perf_counter()
+            chunk = list(rows.order_by(pk)[:limit])
+            sizer.update(len(chunk), time.perf_counter() - started)
             values = [copy.to_row(row) for row in chunk]
             changed += _changed(copy, values)
             # One transaction per chunk: in autocommit, SQLite syncs the file after every row.
@@ -79,7 +86,7 @@ def refresh(copy: Copy) -> LookupCopy:
             for row in values:
                 digest.update(repr(row).encode())
             copied += len(chunk)
-            if len(chunk) < CHUNK_ROWS:
+            if len(chunk) < limit:
                 break
             after = chunk[-1][0]
     except DatabaseError as exc:

@@ -124,21 +124,24 @@ def latest_details(
     return latest
 
 
-def keys_counted(rows: models.QuerySet, year: date, until: date) -> int:
-    """How many keys of `rows` (a tally model, one kind of key) have rows dated in `year`'s
-    1 January..`until`: the year's bucket, less the keys whose every row there is dated after
-    `until` (those sit in day buckets)."""
-    whole = rows.filter(grain=GRAIN_YEAR, bucket=year, total__gt=0)
+def keys_counted(rows: models.QuerySet, prefix: str, year: date, until: date) -> int:
+    """How many keys starting with `prefix` (one kind of key) of `rows` (a tally model's live
+    generation) have rows dated in `year`'s 1 January..`until`: the year's bucket, less the
+    keys whose every row there is dated after `until` (those sit in day buckets)."""
+    # A range of keys, not LIKE: the tally's unique index (generation, grain, bucket, key)
+    # then counts the year's keys by itself; the rare keys left at zero are few to read.
+    keyed = rows.filter(key__gte=prefix, key__lt=prefix[:-1] + chr(ord(prefix[-1]) + 1))
+    whole = keyed.filter(grain=GRAIN_YEAR, bucket=year)
+    zero = rows.filter(grain=GRAIN_YEAR, bucket=year, total=0).values_list("key", flat=True)
+    present = whole.count() - sum(key.startswith(prefix) for key in zero)
     later = dict(
-        rows.filter(grain=GRAIN_DAY, bucket__gt=until, bucket__lt=year.replace(year=year.year + 1))
+        keyed.filter(grain=GRAIN_DAY, bucket__gt=until, bucket__lt=year.replace(year=year.year + 1))
         .values_list("key")
         .annotate(n=Sum("total"))
         .order_by()
     )
-    if not later:
-        return whole.count()
     only_later = 0
     for batch in grouped(list(later), KEYS_PER_STATEMENT):
         for key, total in whole.filter(key__in=batch).values_list("key", "total"):
             only_later += total == later[key]
-    return whole.count() - only_later
+    return present - only_later

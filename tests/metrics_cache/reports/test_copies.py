@@ -9,6 +9,8 @@ import re
 
 import pytest
 from django.conf import settings
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from books import reports as book_reports
@@ -17,6 +19,7 @@ from demo.schema import create_statements
 from demo.writer import library_writer
 from metrics_cache.reports import breakdowns, catalog, copies, lookups
 from metrics_cache.reports.catalog import copy_lookups
+from metrics_cache.rollups import engine
 from tests.support.library import library_test
 from tests.support.rollups import at, build
 
@@ -50,13 +53,18 @@ def counted(library) -> None:
 def test_a_change_in_any_chunk_makes_its_days_stale(library, monkeypatch):
     five_borrowers(library)
     monkeypatch.setattr(copies, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(engine, "CHUNK_MIN_ROWS", 1)  # chunks of 2, then 4 (fast reads grow)
     with at(2026, 12, 5, 11, 0):
         counted(library)
         assert MemberCopy.objects.count() == 5
         library.execute("UPDATE member SET member_type_id = 2 WHERE member_id IN ('M1', 'M5')")
-        copy_lookups()  # three chunks: M1 in the first, M5 in the last
+        copy_lookups()  # M1 in the first chunk, M5 in the last
     assert stale_days() == {"2026-11-01", "2026-11-05"}
     assert lookups.LookupCopy.objects.get(table="member").rows == 5
+    # Each chunk sized from the last one's time, as the rollups' are: fast reads grow.
+    with at(2026, 12, 5, 11, 0), CaptureQueriesContext(connections["library"]) as slims:
+        copies.refresh(book_reports.MEMBERS)
+    assert [re.search(r"LIMIT (\d+)", q["sql"]).group(1) for q in slims] == ["2", "4"]
 
 
 def test_a_member_deleted_in_slims_makes_their_days_stale_and_leaves_the_copy(library):
