@@ -40,16 +40,17 @@ class Answer:
         return hashlib.sha1(self.json).hexdigest()[:20]
 
 
-def _answer(name: str, parameters: str, sources: tuple[str, ...], today: date,
+def _answer(name: str, parameters: str, sources: tuple[str, ...],
             compute: Callable[[], dict]) -> Answer | Building:  # fmt: skip
+    """`parameters` name everything the answer depends on but the rollups and the names."""
     states = [engine.live_state(source) for source in sources]
     unbuilt = [s for s in states if s is None or s.built_at is None]
     if unbuilt:
         return Building(min(s.progress if s is not None else 0.0 for s in unbuilt))
     # A closed day's figures change only with a new generation or a fold of late rows, its
-    # names with a new copy of the lookups; the default period moves with today.
-    rollups = ",".join(f"{s.generation}.{s.past_revision}" for s in states)
-    key = keys.report(name, parameters, f"{rollups}:{lookups.revision()}:{today}")
+    # names with a new copy of the lookups.
+    rollups = ",".join(f"{s.generation}.{s.past_revision}" for s in states)  # pragma: no mutate
+    key = keys.report(name, parameters, f"{rollups}:{lookups.revision()}")
     with contextlib.suppress(RedisError):
         cached = client().get(key)
         if cached is not None:
@@ -60,13 +61,13 @@ def _answer(name: str, parameters: str, sources: tuple[str, ...], today: date,
     return Answer(raw)
 
 
-def answer(query: Query, today: date) -> Answer | Building:
+def answer(query: Query) -> Answer | Building:
+    """A report over a period of closed days (the default period already resolved)."""
     period = query.period
     return _answer(
         query.report.name,
         f"{query.by}:{period.since}:{period.until}:{int(query.compare)}",
         (query.report.source,),
-        today,
         lambda: envelope(
             query.report, query.by, period, compare=query.compare, now=timezone.localtime()
         ),
@@ -74,11 +75,11 @@ def answer(query: Query, today: date) -> Answer | Building:
 
 
 def annual_answer(query: AnnualQuery, today: date, sources: tuple[str, ...]) -> Answer | Building:
+    # This year's figures run to yesterday: they move with today.
     return _answer(
         "annual",  # pragma: no mutate (its parameters alone set it apart from the others)
-        f"{query.year}:{int(query.compare)}",
+        f"{query.year}:{int(query.compare)}:{today}",
         sources,
-        today,
         lambda: annual.envelope(query.year, today, compare=query.compare, now=timezone.localtime()),
     )
 

@@ -116,11 +116,11 @@ class DailySeries:
 
     def __init__(self, totals: dict[date, int]):
         self._days = sorted(totals)
-        self._running = [0]
+        self._running = [0]  # pragma: no mutate (only differences of it are read)
         for day in self._days:
             self._running.append(self._running[-1] + totals[day])
 
     def total(self, since: date, until: date) -> int:
         first = bisect.bisect_left(self._days, since)
         after = bisect.bisect_right(self._days, until)
-        return self._running[after] - self._running[first] if after > first else 0
+        return self._running[after] - self._running[first]  # since <= until: after >= first

@@ -111,7 +111,7 @@ class ReportView(ReportsView):
             query = params.parse(reports()[self.report], request.GET, today)
         except params.BadParameter as exc:
             return error_response(400, str(exc), parameter=exc.name)
-        return respond(request, answer(query, today), query.format, cache=CACHE_CONTROL)
+        return respond(request, answer(query), query.format, cache=CACHE_CONTROL)
 
 
 class AnnualView(ReportsView):

@@ -50,7 +50,7 @@ class Command(BaseCommand):
                 result = circulation_answer()
             else:
                 query = params.parse(reports()[name], given, today)
-                fmt, result = query.format, answer(query, today)
+                fmt, result = query.format, answer(query)
         except params.BadParameter as exc:
             raise CommandError(f"--{exc.name}: {exc}") from None
         if isinstance(result, Building):

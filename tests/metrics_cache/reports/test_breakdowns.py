@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from books import circulation
 from books.models import LoanBreakdown, LoanDay, LoanFact
 from books.reports import by_class
 from metrics_cache.reports import breakdowns, catalog
@@ -18,6 +19,8 @@ from metrics_cache.reports.periods import Period
 from metrics_cache.rollups import engine
 from tests.support.library import library_test
 from tests.support.rollups import at, build
+from visitors import reports as visit_reports
+from visitors.models import VisitHour, VisitHourMonth
 
 pytestmark = [*library_test, pytest.mark.usefixtures("delta_mode")]
 
@@ -59,3 +62,24 @@ def test_nothing_is_counted_before_the_rollups_exist(library):
     with at(2026, 12, 5, 11, 0):
         groupings = catalog.reports()["loans"].groupings
         assert breakdowns.refresh(groupings, until=date(2026, 12, 4)) == 0
+
+
+def test_visits_by_hour_and_lent_today_read_only_the_live_generation(library):
+    library.visit("2026-11-02 09:00:00", member_id=None, room="R1")
+    library.loan("B1", None, "2026-12-05")
+    with at(2026, 12, 5, 11, 0):
+        # Before the live one's: the first row of the day in the table.
+        LoanDay.objects.create(generation=OTHER, day=date(2026, 12, 5), total=9, first_id=1,
+                               last_id=1)  # fmt: skip
+        build()
+        circulation.refresh()
+        slot = {"generation": OTHER, "weekday": 1, "hour": 9, "has_room": True,
+                "room_code": "R1", "guest": True, "total": 5}  # fmt: skip
+        for month in (date(2026, 10, 1), date(2026, 11, 1)):
+            VisitHourMonth.objects.create(month=month, **slot)
+        VisitHour.objects.create(day=date(2026, 11, 2), **slot)
+        # A whole month (October), edge days (2 November) and the circulation's day.
+        hours = visit_reports.by_hour(Period(date(2026, 10, 1), date(2026, 11, 2))).items
+        circulation_now = circulation.now(date(2026, 12, 5))
+    assert sum(item["total"] for item in hours) == 1
+    assert circulation_now["loaned_today"] == 1

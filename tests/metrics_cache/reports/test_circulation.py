@@ -134,3 +134,20 @@ def test_open_loans_are_re_read_in_statements_of_a_bounded_number_of_ids(library
         assert len(slims) == 3
         assert lookups.status()["loan"] == "ok"
         assert get()["on_loan"] == 5
+
+
+def test_lent_today_is_today_s_and_the_figures_are_as_of_the_last_re_read(library):
+    lend(library, "2026-11-20", "2026-12-01")
+    lend(library, "2026-11-20", "2026-12-01")
+    with at(2026, 12, 5, 11, 0):
+        build()
+        circulation.refresh()
+    with at(2026, 12, 5, 11, 30):
+        body = get()
+    assert body["loaned_today"] == 0 and body["on_loan"] == 2
+    assert body["generated_at"] == "2026-12-05T11:00:00.000+07:00"  # the re-read's time
+    lend(library, "2026-12-05", "2026-12-12")
+    with at(2026, 12, 5, 12, 0):
+        build()
+        circulation.refresh()
+        assert get()["loaned_today"] == 1

@@ -12,8 +12,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connections
 from django.test import Client
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.authtoken.models import Token
 
+from metrics_cache.reports import answers
+from metrics_cache.reports.catalog import copy_lookups
+from metrics_cache.rollups import engine, sources
+from metrics_cache.rollups.models import RollupState
 from tests.support.library import library_test
 from tests.support.rollups import at, build
 
@@ -203,3 +208,73 @@ def test_staff_only_reports_answer_401_without_credentials_and_403_to_non_staff(
         allowed = Client().get("/api/reports/visits", HTTP_AUTHORIZATION=f"Token {token.key}")
         assert allowed.status_code == 200
         assert allowed["Cache-Control"] == "private, max-age=60"
+
+
+def test_the_sheet_s_title_names_the_library(library, settings):
+    settings.LIBRARY_NAME = "Perpustakaan Kota"
+    with at(2026, 12, 5, 11, 0):
+        some_visits(library)
+        build()
+        xlsx = Client().get("/api/reports/visits", {**NOVEMBER, "format": "xlsx"}).content
+    title = openpyxl.load_workbook(io.BytesIO(xlsx)).active["A1"].value
+    assert title.startswith("Perpustakaan Kota · Visits · 2026-11-01 to 2026-11-30")
+
+
+@pytest.mark.parametrize(("since", "status"), [("2016-11-27", 200), ("2016-11-26", 400)])
+def test_a_period_covers_at_most_3660_days(library, since, status):
+    with at(2026, 12, 5, 11, 0):
+        build()
+        response = Client().get("/api/reports/visits", {"from": since, "to": "2026-12-04",
+                                                        "by": "year"})  # fmt: skip
+    assert response.status_code == status
+    if status == 400:
+        assert response.json()["parameter"] == "from" and "3660" in response.json()["message"]
+
+
+def test_visits_and_loans_with_the_same_parameters_are_each_their_own_answer(library):
+    with at(2026, 12, 5, 11, 0):
+        some_visits(library)
+        build()
+        params = {**NOVEMBER, "by": "month"}
+        visits = Client().get("/api/reports/visits", params).json()
+        loans = Client().get("/api/reports/loans", params).json()
+    assert (visits["report"], visits["total"]) == ("visits", 2)
+    assert (loans["report"], loans["total"]) == ("loans", 1)
+
+
+def test_without_redis_a_report_is_still_computed(library, monkeypatch):
+    class Unreachable:
+        def get(self, *args, **kwargs):
+            raise RedisConnectionError("refused")
+
+        set = get
+
+    monkeypatch.setattr(answers, "client", Unreachable)
+    with at(2026, 12, 5, 11, 0):
+        some_visits(library)
+        build()
+        response = Client().get("/api/reports/visits", NOVEMBER)
+    assert response.status_code == 200 and response.json()["total"] == 2
+
+
+def test_names_are_raw_utf8_in_compact_json(library):
+    library.room("R1", "Ruang Baca Ümum")
+    with at(2026, 12, 5, 11, 0):
+        some_visits(library)
+        build()
+        copy_lookups()
+        content = Client().get("/api/reports/visits", {**NOVEMBER, "by": "room"}).content
+    assert "Ruang Baca Ümum".encode() in content
+    assert content.startswith(b'{"report":"visits","by":"room","period":{"from":"2026-11-01"')
+
+
+def test_while_building_the_progress_is_the_least_advanced_source_s(library):
+    with at(2026, 12, 5, 11, 0):
+        for name, done in (("visits", 0.75), ("loans", 0.5)):  # of 1,000 rows to fold
+            state = engine.ensure_live(sources.sources()[name])
+            RollupState.objects.filter(pk=state.pk).update(
+                built_at=None, build_target_id=1000, last_id=int(1000 * done)
+            )
+        visits = Client().get("/api/reports/visits").json()
+        annual = Client().get("/api/reports/annual").json()
+    assert visits["progress"] == 0.75 and annual["progress"] == 0.5
