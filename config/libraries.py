@@ -17,7 +17,13 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import COUNT_MODES, database_config, time_zone_or_none
+from config.env import (
+    COUNT_MODES,
+    database_config,
+    env_str,
+    mysql_url_from_parts,
+    time_zone_or_none,
+)
 
 SLUG = re.compile(r"[a-z0-9-]{1,40}")
 KEYS = ("name", "database_url", "time_zone", "count_mode")
@@ -107,3 +113,22 @@ def _library(path: Path, lines: dict, slug: str, table) -> Library:
     if count_mode is not None and count_mode not in COUNT_MODES:
         raise bad(f"count_mode {count_mode!r} is not one of {', '.join(COUNT_MODES)}", "count_mode")
     return Library(slug, table["name"].strip(), database, time_zone, count_mode)
+
+
+def the_one_library(path: Path) -> Library:
+    """The library a deployment serves from the file: this release serves one, so a file
+    listing several, or set beside LIBRARY_DATABASE_URL, stops the process."""
+    libraries = read(path)
+    if len(libraries) > 1:
+        raise LibrariesFileError(
+            path,
+            None,
+            f"lists {len(libraries)} libraries ({', '.join(lib.slug for lib in libraries)}); "
+            "this release serves one library per deployment: keep one [libraries.<slug>] table",
+        )
+    if env_str("LIBRARY_DATABASE_URL") or mysql_url_from_parts():
+        raise ImproperlyConfigured(
+            "LIBRARIES_FILE and LIBRARY_DATABASE_URL (or MYSQL_HOST) both name the library "
+            "database: unset one"
+        )
+    return libraries[0]

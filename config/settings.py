@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
-
 from config.env import (
     COUNT_MODES,
     env_bool,
@@ -24,7 +22,7 @@ from config.env import (
     read_env_file,
     redis_url_with_next_db,
 )
-from config.libraries import read as read_libraries
+from config.libraries import the_one_library
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # .env next to manage.py (see .env.example), or the file ENV_FILE names.
@@ -67,24 +65,9 @@ SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # --- The library -----------------------------------------------------------------------------
-# LIBRARIES_FILE (TOML) names the library instead of LIBRARY_DATABASE_URL; this release serves
-# one library per deployment, so a file listing several is refused at start-up.
+# LIBRARIES_FILE (TOML) may name the library instead of LIBRARY_DATABASE_URL (config.libraries).
 LIBRARIES_FILE = env_str("LIBRARIES_FILE")
-_listed = None
-if LIBRARIES_FILE:
-    _libraries = read_libraries(Path(LIBRARIES_FILE))
-    if len(_libraries) > 1:
-        raise ImproperlyConfigured(
-            f"LIBRARIES_FILE {LIBRARIES_FILE}: lists {len(_libraries)} libraries "
-            f"({', '.join(lib.slug for lib in _libraries)}); this release serves one library "
-            "per deployment: keep one [libraries.<slug>] table"
-        )
-    _listed = _libraries[0]
-    if env_str("LIBRARY_DATABASE_URL") or mysql_url_from_parts():
-        raise ImproperlyConfigured(
-            "LIBRARIES_FILE and LIBRARY_DATABASE_URL (or MYSQL_HOST) both name the library "
-            "database: unset one"
-        )
+_listed = the_one_library(Path(LIBRARIES_FILE)) if LIBRARIES_FILE else None
 LIBRARY_TIME_ZONE = env_time_zone("LIBRARY_TIME_ZONE", "Asia/Jakarta")
 if _listed and _listed.time_zone:
     LIBRARY_TIME_ZONE = _listed.time_zone
