@@ -123,8 +123,10 @@ def test_the_sheet_is_made_in_memory_without_a_temporary_file(monkeypatch, tmp_p
     assert book.active["C4"].value == 3
 
 
-def test_a_csv_null_is_an_empty_field():
-    rows = list(csv.reader(io.StringIO(as_csv(by_room()).decode("utf-8-sig"))))
+def test_a_csv_null_is_an_empty_field_and_lines_end_as_excel_writes_them():
+    content = as_csv(by_room())
+    assert content.count(b"\r\n") == 3 and b"\n" not in content.replace(b"\r\n", b"")
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
     assert rows == [
         ["room_code", "room_name", "total", "previous"],
         ["", "", "3", "1"],
