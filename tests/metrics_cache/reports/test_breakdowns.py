@@ -10,8 +10,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from books import annual as book_annual
 from books import circulation
-from books.models import LoanBreakdown, LoanDay, LoanFact
+from books.models import ItemCopy, LoanBreakdown, LoanDay, LoanFact
 from books.reports import by_class
 from metrics_cache.reports import breakdowns, catalog
 from metrics_cache.reports.catalog import copy_lookups
@@ -83,3 +84,41 @@ def test_visits_by_hour_and_lent_today_read_only_the_live_generation(library):
         circulation_now = circulation.now(date(2026, 12, 5))
     assert sum(item["total"] for item in hours) == 1
     assert circulation_now["loaned_today"] == 1
+
+
+def test_copies_never_borrowed_count_only_the_live_generation_s_loans(library):
+    book = library.biblio("Fisika", classification="530")
+    for code in ("B1", "B2", "B3"):
+        library.item(book, code)
+    library.loan("B1", None, "2026-11-02")
+    library.loan(None, None, "2026-11-03")  # a loan without a copy
+    with at(2026, 12, 5, 11, 0):
+        build()
+        fact = LoanFact.objects.get(generation=engine.live_state("loans").generation,
+                                    item__isnull=False)  # fmt: skip
+        copy_lookups()
+        b2 = ItemCopy.objects.exclude(pk=fact.item_id).order_by("pk").first()
+        LoanFact.objects.create(generation=OTHER, loan_id=99, day=fact.day, item_id=b2.pk)
+        assert book_annual.count_never_borrowed() == 2  # the two never lent in the live one
+
+
+def test_a_changed_member_makes_stale_only_the_live_generation_s_days_of_its_facts(library):
+    library.member_type(1, "Siswa")
+    library.member("S1", "Siti", member_type=1)
+    library.member("S2", "Sari", member_type=1)
+    library.loan("B1", "S1", "2026-11-02")
+    library.loan("B2", "S2", "2026-11-03")
+    with at(2026, 12, 5, 11, 0):
+        build()
+        copy_lookups()
+        catalog.after_folds(timezone.localdate())
+        live = engine.live_state("loans").generation
+        s1 = LoanFact.objects.get(generation=live, day=date(2026, 11, 2)).member_id
+        # The other generation: S1's loan on 3 November, and its own day there, counted.
+        LoanFact.objects.create(generation=OTHER, loan_id=98, day=date(2026, 11, 3), member_id=s1)
+        LoanDay.objects.create(generation=OTHER, day=date(2026, 11, 2), total=1, first_id=1,
+                               last_id=1, breakdowns_stale=False)  # fmt: skip
+        library.execute("UPDATE member SET member_type_id = 2 WHERE member_id = 'S1'")
+        copy_lookups()
+        stale = LoanDay.objects.filter(breakdowns_stale=True, day__lt="2026-12-05")
+    assert list(stale.values_list("generation", "day")) == [(live, date(2026, 11, 2))]

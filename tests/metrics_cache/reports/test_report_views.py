@@ -15,6 +15,7 @@ from django.test import Client
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.authtoken.models import Token
 
+from metrics_cache.base import keys
 from metrics_cache.reports import answers
 from metrics_cache.reports.catalog import copy_lookups
 from metrics_cache.rollups import engine, sources
@@ -278,3 +279,12 @@ def test_while_building_the_progress_is_the_least_advanced_source_s(library):
         visits = Client().get("/api/reports/visits").json()
         annual = Client().get("/api/reports/annual").json()
     assert visits["progress"] == 0.75 and annual["progress"] == 0.5
+
+
+def test_a_kept_answer_expires(library):
+    with at(2026, 12, 5, 11, 0):
+        some_visits(library)
+        build()
+        Client().get("/api/reports/visits", NOVEMBER)
+    kept = [k for k in answers.client().scan_iter() if b"report" in k]
+    assert kept and all(0 < answers.client().ttl(k) <= keys.REPORT_TTL_SECONDS for k in kept)
