@@ -30,7 +30,7 @@ def snapshot_headers(stored: Stored, *, staff: bool) -> dict[str, str]:
     }
 
 
-def etag_matches(if_none_match: str, etag: str) -> bool:
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """If-None-Match as RFC 9110 (13.1.2) has it: `*`, or a list of tags compared weakly."""
     if not if_none_match:
         return False

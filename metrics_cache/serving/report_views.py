@@ -41,6 +41,10 @@ from metrics_cache.serving.errors import error_response
 
 # Circulation changes with every fold: a client asks again rather than keep it a minute.
 CIRCULATION_CACHE = "public, no-cache"
+# Header names (HTTP's are case-insensitive); a report varies with the credentials and with the
+# language (an XLSX's headers).
+ETAG_HEADER, VARY_HEADER = "ETag", "Vary"
+REPORT_VARY = VARY + ", Accept-Language"
 
 
 class ReportsAccess(BasePermission):
@@ -77,13 +81,12 @@ def respond(request, result: Answer | Building, fmt: str, *, cache: str) -> Http
     """A computed report in `fmt`, with its ETag (304 on match)."""
     if isinstance(result, Building):
         return building_response(result)
-    # The XLSX's headers are in the request's language: its tag says which.
-    language = translation.get_language() if fmt == "xlsx" else ""
-    etag = f'"{result.etag}-{fmt}{language and "-" + language}"'
+    # An XLSX's headers are in the request's language: the tag names the format and language.
+    etag = f'"{result.etag}-{fmt}-{translation.get_language()}"'
     if settings.REPORTS_ACCESS != "public":
         cache = cache.replace("public", "private")
-    headers = {"ETag": etag, "Vary": VARY + ", Accept-Language", "Cache-Control": cache}
-    if etag_matches(request.headers.get("If-None-Match", ""), etag):
+    headers = {ETAG_HEADER: etag, VARY_HEADER: REPORT_VARY, CACHE_CONTROL_HEADER: cache}
+    if etag_matches(request.headers.get("If-None-Match"), etag):
         return HttpResponse(status=304, headers=headers)
     if fmt != "json":
         name = formats.file_name(result.body, fmt)

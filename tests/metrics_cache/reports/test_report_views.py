@@ -83,6 +83,10 @@ def test_an_answer_carries_an_etag_and_a_match_is_a_304(library):
         assert other["ETag"] != etag
         as_csv = Client().get("/api/reports/visits", {**NOVEMBER, "format": "csv"})
         assert as_csv["ETag"] not in (etag, other["ETag"])
+    # Shared caches may keep a public deployment's answers, apart per credentials and language.
+    assert first["Cache-Control"] == "public, max-age=60"
+    for response in (first, again):  # (CORS, when configured, adds Origin after them)
+        assert response["Vary"].startswith("Cookie, Authorization, Accept-Language")
 
 
 def test_a_report_asked_again_is_served_without_computing_or_reaching_slims(library, monkeypatch):
