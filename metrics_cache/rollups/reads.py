@@ -142,6 +142,7 @@ def keys_counted(rows: models.QuerySet, prefix: str, year: date, until: date) ->
     )
     only_later = 0
     for batch in grouped(list(later), KEYS_PER_STATEMENT):
-        for key, total in whole.filter(key__in=batch).values_list("key", "total"):
+        # (A key at zero in the year is already left out above.)
+        for key, total in whole.filter(key__in=batch, total__gt=0).values_list("key", "total"):
             only_later += total == later[key]
     return present - only_later

@@ -256,3 +256,29 @@ def test_a_borrower_is_listed_as_written_on_their_latest_loan(library):
         figures = every_metric(RunContext(date(2026, 11, 25)))
     assert [(b["member_id"], b["total"]) for b in figures["top_borrowers_month"]] == [("M1", 2)]
     assert [(b["member_id"], b["total"]) for b in figures["top_borrowers_year"]] == [("M1", 3)]
+
+
+def test_keys_counted_leave_out_keys_at_zero_once_and_keys_seen_only_after_until(library):
+    """A year's keys: members with visits up to `until`, not those whose visits were all
+    deleted (their tallies left at zero, the year's and a later day's) nor those who came only
+    after `until`; guests are another kind of key."""
+    with at(2026, 11, 25, 10, 0):
+        build()
+        live = engine.live_state("visits").generation
+
+        def tally(key: str, grain: str, bucket: date, total: int) -> None:
+            VisitorTally.objects.create(generation=live, grain=grain, bucket=bucket, key=key,
+                                        total=total)  # fmt: skip
+
+        year = date(2026, 1, 1)
+        for key, year_total, later in (
+            ("m:counted", 3, 1),  # one of three visits after `until`
+            ("m:gone", 0, 0),  # every visit deleted since: zero everywhere
+            ("m:later", 2, 2),  # every visit after `until`
+            ("m:zero-year", 0, None),
+            ("g:guest", 5, None),
+        ):
+            tally(key, reads.GRAIN_YEAR, year, year_total)
+            if later is not None:
+                tally(key, reads.GRAIN_DAY, date(2026, 11, 20), later)
+        assert visit_rollups.members_counted(year, date(2026, 11, 10)) == 1
