@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 
 import pytest
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from demo.schema import SLIMS_TABLES
+from demo.schema import SLIMS_TABLES, create_statements
+from demo.writer import library_writer
 
 # Library tests: the library alias is reachable and not wrapped in a test transaction, so rows
 # written by the writer connection are visible to the service's connection (MyISAM has no
@@ -130,3 +133,14 @@ class LibraryRows:
             loan_date=str(loan_date),
             due_date=str(loan_date),
         )
+
+
+@contextmanager
+def dropped_table(table: str) -> Iterator[None]:
+    """A SLiMS table missing (or not granted) for the duration; created again, empty, after."""
+    with library_writer() as writer, writer.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {table}")
+    yield
+    with library_writer() as writer, writer.cursor() as cursor:
+        ddl = [s for s in create_statements(writer.vendor) if f"TABLE {table} " in s]
+        cursor.execute(ddl[0])

@@ -15,12 +15,10 @@ from django.utils import timezone
 
 from books import reports as book_reports
 from books.models import LoanDay, MemberCopy
-from demo.schema import create_statements
-from demo.writer import library_writer
 from metrics_cache.reports import breakdowns, catalog, copies, lookups
 from metrics_cache.reports.catalog import copy_lookups
 from metrics_cache.rollups import engine
-from tests.support.library import library_test
+from tests.support.library import dropped_table, library_test
 from tests.support.rollups import at, build
 
 pytestmark = [*library_test, pytest.mark.usefixtures("delta_mode")]
@@ -107,12 +105,8 @@ def test_copies_before_the_rollups_are_built_make_nothing_stale(library):
 
 @pytest.fixture
 def without_member_table(library):
-    with library_writer() as writer, writer.cursor() as cursor:
-        cursor.execute("DROP TABLE member")
-    yield
-    with library_writer() as writer, writer.cursor() as cursor:
-        ddl = [s for s in create_statements(writer.vendor) if "TABLE member " in s]
-        cursor.execute(ddl[0])
+    with dropped_table("member"):
+        yield
 
 
 def test_a_big_table_that_cannot_be_read_is_named_with_its_grant(library, without_member_table):

@@ -11,12 +11,11 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.test import Client
 
-from demo.schema import create_statements
 from demo.writer import library_writer
 from metrics_cache.operations.doctor import examine
 from metrics_cache.reports.catalog import copy_lookups
 from metrics_cache.reports.lookups import copy_record, failed, grant_statement
-from tests.support.library import library_test
+from tests.support.library import dropped_table, library_test
 from tests.support.rollups import at, build
 
 pytestmark = [*library_test, pytest.mark.usefixtures("delta_mode")]
@@ -67,12 +66,8 @@ def test_a_renamed_room_shows_its_new_name_after_the_next_copy(library):
 
 @pytest.fixture
 def without_rooms_table(library):
-    with library_writer() as writer, writer.cursor() as cursor:
-        cursor.execute("DROP TABLE mst_visitor_room")
-    yield
-    with library_writer() as writer, writer.cursor() as cursor:
-        ddl = [s for s in create_statements(writer.vendor) if "TABLE mst_visitor_room" in s]
-        cursor.execute(ddl[0])
+    with dropped_table("mst_visitor_room"):
+        yield
 
 
 def test_a_missing_lookup_table_leaves_codes_without_names_and_says_which_grant(
