@@ -21,6 +21,9 @@ from metrics_cache.reports.compute import envelope
 from metrics_cache.reports.params import AnnualQuery, Query
 from metrics_cache.rollups import engine
 
+# Answers as compact JSON with names in raw UTF-8.
+COMPACT_UTF8 = {"ensure_ascii": False, "separators": (",", ":")}
+
 
 @dataclass(frozen=True)
 class Building:
@@ -55,7 +58,7 @@ def _answer(name: str, parameters: str, sources: tuple[str, ...],
         cached = client().get(key)
         if cached is not None:
             return Answer(cached)
-    raw = json.dumps(compute(), ensure_ascii=False, separators=(",", ":")).encode()
+    raw = json.dumps(compute(), **COMPACT_UTF8).encode()
     with contextlib.suppress(RedisError):
         client().set(key, raw, ex=keys.REPORT_TTL_SECONDS)
     return Answer(raw)

@@ -210,6 +210,7 @@ def test_what_was_added_and_registered_in_the_year_by_the_library_s_own_midnight
         library.execute("UPDATE item SET input_date = %s WHERE item_code = %s", [added, code])
     for stamp in (
         "2025-03-03 09:00:00",
+        "2025-03-03 09:30:00",
         "2025-03-10 09:00:00",
         "2025-03-04 10:00:00",
         "2025-03-04 11:00:00",

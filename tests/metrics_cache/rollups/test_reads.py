@@ -275,10 +275,18 @@ def test_keys_counted_leave_out_keys_at_zero_once_and_keys_seen_only_after_until
             ("m:counted", 3, 1),  # one of three visits after `until`
             ("m:gone", 0, 0),  # every visit deleted since: zero everywhere
             ("m:later", 2, 2),  # every visit after `until`
+            ("m:later-too", 1, 1),
             ("m:zero-year", 0, None),
             ("g:guest", 5, None),
         ):
             tally(key, reads.GRAIN_YEAR, year, year_total)
             if later is not None:
                 tally(key, reads.GRAIN_DAY, date(2026, 11, 20), later)
+        # Rows of other buckets and grains: a day on 1 January and before `until`, the month,
+        # last year's year left at zero, and next year's first days.
+        tally("m:counted", reads.GRAIN_DAY, year, 2)
+        tally("m:counted", reads.GRAIN_DAY, date(2026, 11, 5), 1)
+        tally("m:counted", "M", date(2026, 12, 1), 2)
+        tally("m:counted", reads.GRAIN_YEAR, date(2025, 1, 1), 0)
+        tally("m:later", reads.GRAIN_DAY, date(2027, 1, 5), 1)
         assert visit_rollups.members_counted(year, date(2026, 11, 10)) == 1
