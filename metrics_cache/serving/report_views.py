@@ -43,7 +43,7 @@ from metrics_cache.serving.errors import error_response
 CIRCULATION_CACHE = "public, no-cache"
 # Header names (HTTP's are case-insensitive); a report varies with the credentials and with the
 # language (an XLSX's headers).
-ETAG_HEADER, VARY_HEADER = "ETag", "Vary"
+ETAG_HEADER, VARY_HEADER, IF_NONE_MATCH = "ETag", "Vary", "If-None-Match"
 REPORT_VARY = VARY + ", Accept-Language"
 
 
@@ -86,7 +86,7 @@ def respond(request, result: Answer | Building, fmt: str, *, cache: str) -> Http
     if settings.REPORTS_ACCESS != "public":
         cache = cache.replace("public", "private")
     headers = {ETAG_HEADER: etag, VARY_HEADER: REPORT_VARY, CACHE_CONTROL_HEADER: cache}
-    if etag_matches(request.headers.get("If-None-Match"), etag):
+    if etag_matches(request.headers.get(IF_NONE_MATCH), etag):
         return HttpResponse(status=304, headers=headers)
     if fmt != "json":
         name = formats.file_name(result.body, fmt)

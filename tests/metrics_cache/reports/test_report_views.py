@@ -83,6 +83,8 @@ def test_an_answer_carries_an_etag_and_a_match_is_a_304(library):
         assert other["ETag"] != etag
         as_csv = Client().get("/api/reports/visits", {**NOVEMBER, "format": "csv"})
         assert as_csv["ETag"] not in (etag, other["ETag"])
+    assert "Content-Disposition" not in first  # JSON is shown, a file is downloaded
+    assert as_csv["Content-Disposition"].startswith("attachment; ")
     # Shared caches may keep a public deployment's answers, apart per credentials and language.
     assert first["Cache-Control"] == "public, max-age=60"
     for response in (first, again):  # (CORS, when configured, adds Origin after them)
