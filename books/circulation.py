@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from books import rollups
 from books.models import Loan, LoanDay, OpenLoan
+from config.library import own_tables
 from metrics_cache.reports.models import LookupCopy
 from metrics_cache.rollups import engine
 from metrics_cache.rollups.tallies import grouped
@@ -59,7 +60,7 @@ def refresh(today: date | None = None) -> LookupCopy | None:
                 returned.append(loan_id)
             else:  # returned on an earlier day, or no longer lent
                 gone.append(loan_id)
-    with transaction.atomic():
+    with transaction.atomic(using=own_tables()):
         for ids in grouped(gone):
             rows.filter(loan_id__in=ids).delete()
         for ids in grouped(returned):

@@ -1,4 +1,5 @@
-"""The Celery app: tasks from every installed app, configured from Django settings (CELERY_*)."""
+"""The Celery app: tasks from every installed app, configured from Django settings (CELERY_*),
+each run for one library (config.library_tasks)."""
 
 import os
 
@@ -6,6 +7,6 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("library_dashboard")
+app = Celery("library_dashboard", task_cls="config.library_tasks:LibraryTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

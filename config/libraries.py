@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -25,6 +25,10 @@ from config.env import (
     time_zone_or_none,
 )
 
+# Bounds on every wait for a library database: connecting, and any one read or write.
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 30
+SQLITE = "django.db.backends.sqlite3"
 SLUG = re.compile(r"[a-z0-9-]{1,40}")
 KEYS = ("name", "database_url", "time_zone", "count_mode")
 _TABLE = re.compile(r"\s*\[\s*libraries\s*\.\s*(\"[^\"]*\"|'[^']*'|[^\]\s]+)\s*\]")
@@ -42,10 +46,14 @@ class LibrariesFileError(ImproperlyConfigured):
 @dataclass(frozen=True)
 class Library:
     slug: str
-    name: str
+    name: str | None  # None: LIBRARY_NAME
     database: dict  # a Django DATABASES entry, from database_url
     time_zone: str | None  # None: LIBRARY_TIME_ZONE
     count_mode: str | None  # None: TODAY_COUNT_MODE
+    # Where its SLiMS tables are read and its own tables (rollups, snapshot records, report
+    # copies) kept: DATABASES aliases (config.library.LibraryRouter sends each model there).
+    alias: str = "library"
+    service_alias: str = "default"
 
 
 def _lines(text: str) -> dict[tuple[str, str | None], int]:
@@ -115,20 +123,115 @@ def _library(path: Path, lines: dict, slug: str, table) -> Library:
     return Library(slug, table["name"].strip(), database, time_zone, count_mode)
 
 
-def the_one_library(path: Path) -> Library:
-    """The library a deployment serves from the file: this release serves one, so a file
-    listing several, or set beside LIBRARY_DATABASE_URL, stops the process."""
-    libraries = read(path)
-    if len(libraries) > 1:
-        raise LibrariesFileError(
-            path,
-            None,
-            f"lists {len(libraries)} libraries ({', '.join(lib.slug for lib in libraries)}); "
-            "this release serves one library per deployment: keep one [libraries.<slug>] table",
+DEFAULT_SLUG = "default"
+
+
+def home_of(libraries: list[Library]) -> Library:
+    """The library kept in the `library` and `default` aliases: `default`, else the first."""
+    return next((lib for lib in libraries if lib.slug == DEFAULT_SLUG), libraries[0])
+
+
+def serves_unprefixed(libraries: list[Library]) -> bool:
+    """The paths without /l/<slug>/ serve the library `default`, or the only library."""
+    return len(libraries) == 1 or any(lib.slug == DEFAULT_SLUG for lib in libraries)
+
+
+def placed(libraries: list[Library], home: Library, zone: str) -> list[Library]:
+    """Each library with its aliases: the home library in `library` and `default`, every
+    other in `library-<slug>` and `service-<slug>`, in its zone (`zone` unless it names one)."""
+    return [
+        lib
+        if lib is home
+        else replace(
+            lib,
+            alias=f"library-{lib.slug}",
+            service_alias=f"service-{lib.slug}",
+            time_zone=lib.time_zone or zone,
         )
+        for lib in libraries
+    ]
+
+
+def test_name(database: dict, slug: str, data_dir: Path) -> str:
+    """Test databases named after the library's, so checkouts testing side by side never
+    share one; SQLite's a file, not :memory:, so the writer connection of tests and seed_demo
+    sees the same data."""
+    if database["ENGINE"] != "django.db.backends.mysql":
+        return str(data_dir / f"test-library{'-' + slug if slug else ''}.sqlite3")
+    if not slug:
+        return env_str("LIBRARY_TEST_DATABASE", f"test_{database['NAME']}")
+    return f"test_{database['NAME']}_{slug.replace('-', '_')}"
+
+
+def their_databases(libraries: list[Library], default: dict, data_dir: Path) -> dict:
+    """The DATABASES entries of every library but the home one: its SLiMS database, read as
+    the home one is, and its own tables beside `default`."""
+    found = {}
+    for lib in libraries:
+        if lib.alias != "library":
+            name = test_name(lib.database, lib.slug, data_dir)
+            found[lib.alias] = reading(lib.database, lib.time_zone, name)
+            found[lib.service_alias] = service_database(default, lib.slug, data_dir)
+    return found
+
+
+def service_database(default: dict, slug: str, data_dir: Path) -> dict:
+    """A library's own tables: beside the deployment's (`default`), one SQLite file or one
+    database per library, so no two libraries' rollups ever share a table."""
+    database = {**default, "OPTIONS": dict(default.get("OPTIONS", {}))}
+    if database["ENGINE"] == SQLITE:
+        database["NAME"] = str(data_dir / f"app-{slug}.sqlite3")
+        database["TEST"] = {"NAME": str(data_dir / f"test-app-{slug}.sqlite3")}
+    else:
+        database["NAME"] = f"{default['NAME']}_{slug.replace('-', '_')}"
+        database["TEST"] = {"NAME": f"test_{database['NAME']}"}
+    return database
+
+
+def reading(database: dict, time_zone: str, test_name: str) -> dict:
+    """A library database as the service reads it: read-only on the server's side, bounded
+    waits, persistent connections for the fast loop (health checks drop ones the server
+    closed), its naive datetimes in the library's zone."""
+    database = {**database, "TIME_ZONE": time_zone, "CONN_MAX_AGE": 60}
+    database["CONN_HEALTH_CHECKS"] = True
+    if database["ENGINE"] == "django.db.backends.mysql":
+        database["OPTIONS"] = {
+            "charset": "utf8mb4",
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            # A statement that hangs (a host dropping packets) gives up rather than holding a
+            # worker: every read of ours is a short one.
+            "read_timeout": READ_TIMEOUT_SECONDS,
+            "write_timeout": READ_TIMEOUT_SECONDS,
+            # Read-only by construction: the server itself refuses writes on this session.
+            "init_command": "SET SESSION TRANSACTION READ ONLY",
+        }
+        database["TEST"] = {"NAME": test_name}
+    else:
+        database["OPTIONS"] = {"init_command": "PRAGMA query_only = ON", "timeout": 5}
+        database["TEST"] = {"NAME": test_name}
+    return database
+
+
+# The demo network (DEMO_LIBRARIES): the second branch keeps eastern Indonesia's time.
+DEMO_OTHER_ZONE = "Asia/Jayapura"
+
+
+def demo_network(count: int, first: Path) -> list[Library]:
+    """DEMO_LIBRARIES=n: the embedded demo library and n-1 demo branches beside it, one SQLite
+    file each (seed_demo fills each with its own size; demo.live opens each at its own hour)."""
+    libraries = [Library(DEFAULT_SLUG, "Demo library", {"ENGINE": SQLITE, "NAME": str(first)},
+                         None, None)]  # fmt: skip
+    for number in range(2, count + 1):
+        database = {"ENGINE": SQLITE, "NAME": str(first.with_name(f"demo-branch-{number}.sqlite3"))}
+        zone = DEMO_OTHER_ZONE if number == 2 else None
+        libraries.append(Library(f"branch-{number}", f"Demo branch {number}", database, zone, None))
+    return libraries
+
+
+def check_sources(path: Path) -> None:
+    """LIBRARIES_FILE replaces LIBRARY_DATABASE_URL: both set is a mistake to refuse."""
     if env_str("LIBRARY_DATABASE_URL") or mysql_url_from_parts():
         raise ImproperlyConfigured(
-            "LIBRARIES_FILE and LIBRARY_DATABASE_URL (or MYSQL_HOST) both name the library "
-            "database: unset one"
+            f"LIBRARIES_FILE ({path}) and LIBRARY_DATABASE_URL (or MYSQL_HOST) both name "
+            "library databases: unset one"
         )
-    return libraries[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from config import libraries
 from config.env import (
     COUNT_MODES,
     env_bool,
@@ -22,7 +23,6 @@ from config.env import (
     read_env_file,
     redis_url_with_next_db,
 )
-from config.libraries import the_one_library
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # .env next to manage.py (see .env.example), or the file ENV_FILE names.
@@ -64,16 +64,29 @@ SECURE_HSTS_PRELOAD = HTTPS
 SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
-# --- The library -----------------------------------------------------------------------------
-# LIBRARIES_FILE (TOML) may name the library instead of LIBRARY_DATABASE_URL (config.libraries).
+# --- The libraries -----------------------------------------------------------------------------
+# One library (LIBRARY_DATABASE_URL, or the embedded demo) or the libraries of LIBRARIES_FILE
+# (TOML, config.libraries). The home library (`default`, else the file's first) is read through
+# the `library` alias and keeps its own tables in `default`; every other library in its own pair.
 LIBRARIES_FILE = env_str("LIBRARIES_FILE")
-_listed = the_one_library(Path(LIBRARIES_FILE)) if LIBRARIES_FILE else None
-LIBRARY_TIME_ZONE = env_time_zone("LIBRARY_TIME_ZONE", "Asia/Jakarta")
-if _listed and _listed.time_zone:
-    LIBRARY_TIME_ZONE = _listed.time_zone
+_listed = libraries.read(Path(LIBRARIES_FILE)) if LIBRARIES_FILE else []
+if _listed:
+    libraries.check_sources(Path(LIBRARIES_FILE))
+_library_url = env_str("LIBRARY_DATABASE_URL") or mysql_url_from_parts()
+EMBEDDED_LIBRARY_PATH = DATA_DIR / "demo-library.sqlite3"
+LIBRARY_IS_EMBEDDED = _library_url is None and not LIBRARIES_FILE
+# DEMO_LIBRARIES=n: the embedded demo as a network of n demo libraries (/network).
+DEMO_LIBRARIES = env_int("DEMO_LIBRARIES", 1, minimum=1, maximum=20)
+if LIBRARY_IS_EMBEDDED and DEMO_LIBRARIES > 1:
+    _listed = libraries.demo_network(DEMO_LIBRARIES, EMBEDDED_LIBRARY_PATH)
+_home = libraries.home_of(_listed) if _listed else None
+# A library's own time_zone, else LIBRARY_TIME_ZONE.
+_zone = env_time_zone("LIBRARY_TIME_ZONE", "Asia/Jakarta")
+LIBRARY_TIME_ZONE = (_home and _home.time_zone) or _zone
 # SLiMS stores naive local datetimes; Django's active zone equals the library connection's
 # TIME_ZONE, so date functions are emitted as plain DATE() with no CONVERT_TZ and MySQL needs
-# no time zone tables.
+# no time zone tables. A library of another zone is served with its zone active
+# (config.library.serving).
 TIME_ZONE = LIBRARY_TIME_ZONE
 USE_TZ = True
 USE_I18N = True
@@ -81,36 +94,17 @@ LANGUAGE_CODE = env_choice("LANGUAGE_CODE", "en", ("en", "id"))
 LANGUAGES = [("en", "English"), ("id", "Bahasa Indonesia")]
 # Translations live in metrics_cache/locale, found as an installed app's (and so installed with it).
 
-EMBEDDED_LIBRARY_PATH = DATA_DIR / "demo-library.sqlite3"
-_library_url = env_str("LIBRARY_DATABASE_URL") or mysql_url_from_parts()
-LIBRARY_IS_EMBEDDED = _library_url is None and _listed is None
-LIBRARY_DATABASE = (
-    dict(_listed.database)
-    if _listed
+_home_database = (
+    _home.database
+    if _home
     else env_database("LIBRARY_DATABASE_URL", _library_url or f"sqlite:///{EMBEDDED_LIBRARY_PATH}")
 )
-LIBRARY_DATABASE["TIME_ZONE"] = LIBRARY_TIME_ZONE
-# Persistent connections for the fast loop; health checks drop ones the server closed.
-LIBRARY_DATABASE["CONN_MAX_AGE"] = 60
-LIBRARY_DATABASE["CONN_HEALTH_CHECKS"] = True
-if LIBRARY_DATABASE["ENGINE"] == "django.db.backends.mysql":
-    LIBRARY_DATABASE["OPTIONS"] = {
-        "charset": "utf8mb4",
-        "connect_timeout": 5,
-        # Read-only by construction: the server itself refuses writes on this session.
-        "init_command": "SET SESSION TRANSACTION READ ONLY",
-    }
-    # Named after the library database, so checkouts testing side by side never share one.
-    LIBRARY_DATABASE["TEST"] = {
-        "NAME": env_str("LIBRARY_TEST_DATABASE", f"test_{LIBRARY_DATABASE['NAME']}")
-    }
-else:
-    LIBRARY_DATABASE["OPTIONS"] = {"init_command": "PRAGMA query_only = ON", "timeout": 5}
-    # A file, not :memory:, so the writer connection of tests and seed_demo sees the same data.
-    LIBRARY_DATABASE["TEST"] = {"NAME": str(DATA_DIR / "test-library.sqlite3")}
+LIBRARY_DATABASE = libraries.reading(
+    _home_database, LIBRARY_TIME_ZONE, libraries.test_name(_home_database, "", DATA_DIR)
+)
 
 # The library's name on the reports' spreadsheets; its database's name unless set.
-LIBRARY_NAME = env_str("LIBRARY_NAME") or (_listed and _listed.name)
+LIBRARY_NAME = env_str("LIBRARY_NAME") or (_home and _home.name)
 LIBRARY_NAME = LIBRARY_NAME or Path(str(LIBRARY_DATABASE["NAME"])).stem
 
 DATABASES = {
@@ -122,6 +116,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests use a file too: an in-memory database shared between threads fails at once on a
     # lock ("database table is locked") where a file waits its turn, as in production.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-app.sqlite3")}
+# Every library of the file: its aliases, its SLiMS database and its own tables.
+LIBRARIES = (
+    libraries.placed(_listed, _home, _zone)
+    if _listed
+    else [libraries.Library(libraries.DEFAULT_SLUG, None, LIBRARY_DATABASE, None, None)]
+)
+DATABASES.update(libraries.their_databases(LIBRARIES, DATABASES["default"], DATA_DIR))
+# The paths without /l/<slug>/ serve the home library (one library, or one named `default`).
+LIBRARIES_UNPREFIXED = not _listed or libraries.serves_unprefixed(_listed)
 DATABASE_ROUTERS = ["config.library.LibraryRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -144,9 +147,14 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = LIBRARY_TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A job is acknowledged once done: a worker killed mid-job (or its host gone) leaves it to
+# another worker, which the broker hands it to once the visibility timeout passes.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60}
 
 # --- The service -------------------------------------------------------------------------------
-TODAY_COUNT_MODE = (_listed and _listed.count_mode) or env_choice(
+TODAY_COUNT_MODE = (_home and _home.count_mode) or env_choice(
     "TODAY_COUNT_MODE", "delta", COUNT_MODES
 )
 TODAY_INCREMENT_TOKEN = env_str("TODAY_INCREMENT_TOKEN")
@@ -263,6 +271,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "Visitors", "description": "Visits: today's live count and daily snapshots"},
         {"name": "Books", "description": "Collection, top borrowed titles and borrowers"},
         {"name": "Reports", "description": "Visits and loans over any period, CSV and XLSX"},
+        {"name": "Network", "description": "Many libraries: each one's figures and their total"},
         {"name": "Operations", "description": "Health and monitoring"},
     ],
     "POSTPROCESSING_HOOKS": [

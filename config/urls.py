@@ -6,6 +6,12 @@ from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from metrics_cache.operations.views import health, metrics_view
+from metrics_cache.serving.network_views import (
+    NetworkAnnualView,
+    libraries_view,
+    network_page,
+    network_report_view,
+)
 from metrics_cache.serving.pages import dashboard, reports_page
 from metrics_cache.serving.report_views import AnnualView, CirculationView, report_view
 from metrics_cache.serving.today_views import TodayIncrementView, TodayView, today_stream
@@ -33,6 +39,11 @@ urlpatterns += [
     path("api/reports/loans", report_view("loans").as_view()),
     path("api/reports/annual", AnnualView.as_view()),
     path("api/reports/circulation", CirculationView.as_view()),
+    path("api/libraries", libraries_view),
+    path("api/network/reports/annual", NetworkAnnualView.as_view()),
+    path("api/network/reports/visits", network_report_view("visits").as_view()),
+    path("api/network/reports/loans", network_report_view("loans").as_view()),
+    path("network", network_page, name="network"),
     path("health", health, name="health"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),

@@ -89,6 +89,12 @@ class DemoSize:
     loans: int = 40_000
     years: int = 3
 
+    def scaled(self, factor: float) -> DemoSize:
+        """A smaller (or larger) library of the same age."""
+        counts = {name: max(1, round(getattr(self, name) * factor))
+                  for name in ("visitors", "members", "titles", "items", "loans")}  # fmt: skip
+        return DemoSize(**counts, years=self.years)
+
 
 def _name(rng: random.Random) -> str:
     return f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"

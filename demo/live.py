@@ -32,18 +32,24 @@ def arrivals_per_minute(moment: datetime) -> float:
     return PEAK_ARRIVALS_PER_MINUTE * HOUR_WEIGHT.get(moment.hour, 0) / max(HOUR_WEIGHT.values())
 
 
-def arrival_times(*, last: datetime | None, now: datetime, rng: random.Random) -> list[datetime]:
-    """Check-in times after `last` up to `now` (naive local times), today's opening hours only:
-    a Poisson process at the hour's rate, and at least one visitor a minute while open."""
-    opening = now.replace(hour=OPENING_HOUR, minute=0, second=0, microsecond=0)
-    closing = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(hours=CLOSING_HOUR)
+def arrival_times(
+    *, last: datetime | None, now: datetime, rng: random.Random, later_by: int = 0
+) -> list[datetime]:
+    """Check-in times after `last` up to `now` (naive local times), today's opening hours only
+    (`later_by` hours later for a branch of the demo network): a Poisson process at the hour's
+    rate, and at least one visitor a minute while open."""
+    opening = now.replace(hour=OPENING_HOUR + later_by, minute=0, second=0, microsecond=0)
+    closing = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(
+        hours=CLOSING_HOUR + later_by
+    )
     if not opening <= now < closing:
         return []
     start = max(last, opening) if last else opening
     times: list[datetime] = []
     moment = start
     while len(times) < BACKFILL_LIMIT:
-        moment += timedelta(seconds=rng.expovariate(arrivals_per_minute(moment) / 60))
+        rate = arrivals_per_minute(moment - timedelta(hours=later_by))
+        moment += timedelta(seconds=rng.expovariate(rate / 60))
         if moment > now:
             break
         times.append(moment.replace(microsecond=0))
@@ -53,14 +59,19 @@ def arrival_times(*, last: datetime | None, now: datetime, rng: random.Random) -
 
 
 def record_arrivals(
-    writer: BaseDatabaseWrapper, *, now: datetime, rng: random.Random | None = None
+    writer: BaseDatabaseWrapper,
+    *,
+    now: datetime,
+    rng: random.Random | None = None,
+    later_by: int = 0,
 ) -> int:
     """Writes the visits that arrived since the last one today; 0 in a database seed_demo did
     not create (its marker is missing), whatever the caller says."""
     if not is_demo_library(writer):
         return 0
     rng = rng or random.Random()
-    times = arrival_times(last=_last_checkin_today(writer, now), now=now, rng=rng)
+    last = _last_checkin_today(writer, now)
+    times = arrival_times(last=last, now=now, rng=rng, later_by=later_by)
     if not times:
         return 0
     with writer.cursor() as cursor:

@@ -14,17 +14,12 @@ from visitors.models import VisitDay, VisitHour
 def figures(period: Period) -> dict:
     """visits, member_visits, guest_visits, service_days, visiting_members, visits_by_month,
     busiest_weekday and busiest_hour over the period (a year, or this year to yesterday)."""
-    generation = rollups.generation()
-    in_period = {"generation": generation, "day__gte": period.since, "day__lte": period.until}
-    days = dict(VisitDay.objects.filter(**in_period, total__gt=0).values_list("day", "total"))
-    hours = VisitHour.objects.filter(**in_period)
+    days, hours = _days_and_hours(period)
     by_audience = dict(hours.values_list("guest").annotate(n=Sum("total")).order_by())
     by_month = dict.fromkeys(range(1, 13), 0)
-    by_weekday: Counter[int] = Counter()
     for day, total in days.items():
         by_month[day.month] += total
-        by_weekday[day.isoweekday()] += total
-    by_hour = dict(hours.values_list("hour").annotate(n=Sum("total")).order_by())
+    by_weekday, by_hour = distributions(period, days, hours)
     members = rollups.members_counted(period.since, period.until)
     return {
         "visits": sum(days.values()),
@@ -36,6 +31,28 @@ def figures(period: Period) -> dict:
         "busiest_weekday": busiest(by_weekday),
         "busiest_hour": busiest(by_hour),
     }
+
+
+def _days_and_hours(period: Period):
+    in_period = {
+        "generation": rollups.generation(),
+        "day__gte": period.since,
+        "day__lte": period.until,
+    }
+    days = dict(VisitDay.objects.filter(**in_period, total__gt=0).values_list("day", "total"))
+    return days, VisitHour.objects.filter(**in_period)
+
+
+def distributions(period: Period, days=None, hours=None) -> tuple[Counter, Counter]:
+    """The period's visits by ISO weekday and by hour (the network's busiest are taken from
+    the libraries' summed visits)."""
+    if days is None:
+        days, hours = _days_and_hours(period)
+    by_weekday: Counter[int] = Counter()
+    for day, total in days.items():
+        by_weekday[day.isoweekday()] += total
+    by_hour = Counter(dict(hours.values_list("hour").annotate(n=Sum("total")).order_by()))
+    return by_weekday, by_hour
 
 
 def busiest(totals: dict[int, int]) -> int | None:

@@ -9,6 +9,7 @@ from django.db.models import BooleanField, ExpressionWrapper, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from config.library import own_tables
 from metrics_cache.rollups import engine, reads, tallies
 from metrics_cache.rollups.models import RollupState
 from metrics_cache.rollups.tallies import CollationKey, key_digest
@@ -210,7 +211,7 @@ def recount_day(state: RollupState, day: date) -> tuple[int, int] | None:
         checkin_date__gte=start,
         checkin_date__lt=end,
     ).count()
-    with transaction.atomic():
+    with transaction.atomic(using=own_tables()):
         unchanged = RollupState.objects.filter(pk=state.pk, last_id=watermark).update(
             updated_at=timezone.now()
         )

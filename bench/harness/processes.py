@@ -44,9 +44,14 @@ def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
     )
 
 
-def start_worker(env: dict[str, str], log: Path, *, ready_within: float = 60) -> subprocess.Popen:
+def start_worker(env: dict[str, str], log: Path, *, ready_within: float = 60,
+                 pool: tuple[str, ...] = ("--pool", "solo"), name: str | None = None,
+                 ) -> subprocess.Popen:  # fmt: skip
+    """A Celery worker: one process (`solo`) unless `pool` says otherwise (prefork enforces the
+    tasks' time limits); `name` as a host's (-n name@host)."""
     process = start(
-        [sys.executable, "-m", "celery", "--app", "config", "worker", "--pool", "solo",
+        [sys.executable, "-m", "celery", "--app", "config", "worker", *pool,
+         *(["-n", name] if name else []),
          "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
         env, log,
     )  # fmt: skip

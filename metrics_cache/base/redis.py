@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from collections.abc import Iterator
 
 from django_redis import get_redis_connection
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
+
+# A long run's lock is a lease of this long, renewed while its holder lives: a worker killed
+# mid-run (or its host gone) frees it within this, and another worker takes the job over.
+LEASE_SECONDS = 30
 
 
 def client():
@@ -20,18 +26,39 @@ class LockTaken(RuntimeError):
 
 @contextlib.contextmanager
 def run_once(key: str, *, timeout: float) -> Iterator[bool]:
-    """Yields True while holding `key`, False at once if another holder has it. The lock
-    expires after `timeout` seconds (a holder that died frees it then); one that expired
-    under a long run has nothing to release."""
-    lock = client().lock(key, timeout=timeout, blocking=False)
+    """Yields True while holding `key`, False at once if another holder has it. The lock is
+    held for at most `timeout` seconds, as a lease of LEASE_SECONDS renewed meanwhile: a
+    holder that died frees it within the lease; one that expired under a long run has
+    nothing to release."""
+    lease = min(timeout, LEASE_SECONDS)
+    # The renewing thread extends the lock: its token is not thread-local.
+    lock = client().lock(key, timeout=lease, blocking=False, thread_local=False)
     if not lock.acquire():
         yield False
         return
+    stop = threading.Event()
+    renewer = None
+    if timeout > lease:
+        renewer = threading.Thread(
+            target=_renew, args=(lock, lease, timeout, stop), daemon=True, name=f"lease {key}"
+        )
+        renewer.start()
     try:
         yield True
     finally:
+        stop.set()
+        if renewer is not None:
+            renewer.join()
         with contextlib.suppress(LockError):
             lock.release()
+
+
+def _renew(lock, lease: float, timeout: float, stop: threading.Event) -> None:
+    """Extends the lease every third of it, until released or `timeout` after taking it."""
+    deadline = time.monotonic() + timeout - lease
+    while not stop.wait(lease / 3) and time.monotonic() < deadline:
+        with contextlib.suppress(LockError, RedisError):
+            lock.extend(lease, replace_ttl=True)
 
 
 @contextlib.contextmanager

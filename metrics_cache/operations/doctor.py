@@ -8,7 +8,7 @@ from django.apps import apps
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from config.library import LIBRARY_ALIAS, LibraryModel
+from config.library import LibraryModel, current
 from metrics_cache.reports.lookups import grant_statement
 from metrics_cache.snapshots.registry import METRICS
 
@@ -40,7 +40,7 @@ def library_models() -> list[type[LibraryModel]]:
 
 def examine(*, explain: bool = True) -> Report:
     report = Report()
-    connection = connections[LIBRARY_ALIAS]
+    connection = connections[current().alias]
     try:
         with connection.cursor() as cursor:
             # table_names(None) opens a cursor of its own.

@@ -11,7 +11,7 @@ from django.db import DatabaseError, connections
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from config.library import LIBRARY_ALIAS
+from config.library import LIBRARY_ALIAS, all_libraries, current, serving
 from metrics_cache.base import keys
 from metrics_cache.base.redis import client
 from metrics_cache.reports.lookups import status as lookup_status
@@ -50,11 +50,11 @@ def _library_db(loop: dict | None) -> str:
     """As the fast loop last observed it while the loop runs; else a (rationed) probe."""
     if loop is not None and loop["last_run_at"] and not _is_behind(loop["last_run_at"]):
         return "unreachable" if loop["error"] else "ok"
-    return _probed("library_db", _probe_library_db)
+    return _probed(f"library_db:{current().slug}", _probe_library_db)
 
 
 def _probe_library_db() -> str:
-    reader = connections[LIBRARY_ALIAS]
+    reader = connections[current().alias]
     settings_dict = {**reader.settings_dict, "OPTIONS": {**reader.settings_dict["OPTIONS"]}}
     if reader.vendor == "mysql":
         settings_dict["OPTIONS"].update(
@@ -162,3 +162,21 @@ def report() -> tuple[int, dict]:
         or any(snapshot["stale"] for snapshot in checks["snapshots"].values())
     )
     return 200, {"status": "degraded" if degraded else "ok", "checks": checks}
+
+
+def deployment_report() -> tuple[int, dict]:
+    """/health: with one library its report; with several, `ok` only when every library is,
+    each library's report under libraries.<slug> (503 when Redis is unreachable)."""
+    libraries = all_libraries()
+    if len(libraries) == 1:
+        return report()
+    worst, found = 200, {}
+    for library in libraries:
+        with serving(library):
+            status, body = report()
+        worst, found[library.slug] = max(worst, status), body
+    if worst >= 500:
+        overall = "unavailable"
+    else:
+        overall = "ok" if all(body["status"] == "ok" for body in found.values()) else "degraded"
+    return worst, {"status": overall, "libraries": found}

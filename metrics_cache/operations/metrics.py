@@ -47,8 +47,12 @@ class SharedCollector:
         clients = GaugeMetricFamily("libdash_sse_clients", "SSE clients connected to this process")
         manager = get_listener_manager()
         with manager.lock:
-            django_clients = len(manager.listeners_by_channel.get(fanout.CHANNEL, ()))
-        clients.add_metric([], django_clients + stream.broadcast.clients)
+            django_clients = sum(
+                len(listeners)
+                for name, listeners in manager.listeners_by_channel.items()
+                if name.startswith(fanout.channel(""))
+            )
+        clients.add_metric([], django_clients + stream.clients())
         yield from (ages, loop_duration, loop_success, up, clients)
 
 

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 
 from django.conf import settings
+from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 from redis.exceptions import RedisError
 
+from config.libraries import Library
+from config.library import all_libraries, home, serving, time_zone
+from config.library_tasks import LIBRARY_KWARG
 from metrics_cache.base import keys
 from metrics_cache.base.redis import client
 from metrics_cache.reports.tasks import copy_report_lookups, refresh_circulation
@@ -33,16 +38,42 @@ def task_name(group: str) -> str:
     return f"snapshots: {group}"
 
 
+def of_library(name: str, library: Library) -> str:
+    """A schedule's name: the home library's as it always was, another's with its slug."""
+    return name if library == home() else f"{name} · {library.slug}"
+
+
+def _library_kwargs(library: Library) -> str:
+    """The home library's tasks run for it by default; another's name it."""
+    return "{}" if library == home() else json.dumps({LIBRARY_KWARG: library.slug})
+
+
 def sync_schedules() -> None:
+    """Every library's daily jobs, at the configured local times of its own time zone."""
+    for library in all_libraries():
+        _sync_daily(library)
+
+
+def _sync_daily(library: Library) -> None:
     jobs = [
         (task_name(group), SETTING_OF_GROUP[group], refresh_group.name, [group]) for group in GROUPS
     ]
     jobs.append((ROLLUPS_VERIFY, "ROLLUP_VERIFY_CRON", verify_rollups.name, []))
+    zone = time_zone(library)
+    kwargs = _library_kwargs(library)
     for name, setting, task_path, args in jobs:
+        name = of_library(name, library)
         cron = getattr(settings, setting)
         source = f"Schedule from {setting}={cron} (edits here stand until the variable changes)."
+        if library != home():
+            source = f"{source[:-1]}, in {zone}."
         task = PeriodicTask.objects.filter(name=name).first()
-        if task is not None and task.description == source and task.task == task_path:
+        if (
+            task is not None
+            and task.description == source
+            and task.task == task_path
+            and task.kwargs == kwargs
+        ):
             continue
         minute, hour, day_of_month, month_of_year, day_of_week = cron.split()
         schedule, _ = CrontabSchedule.objects.get_or_create(
@@ -51,11 +82,12 @@ def sync_schedules() -> None:
             day_of_month=day_of_month,
             month_of_year=month_of_year,
             day_of_week=day_of_week,
-            timezone=settings.LIBRARY_TIME_ZONE,
+            timezone=zone,
         )
         task = task or PeriodicTask(name=name)
         task.task = task_path
         task.args = json.dumps(args)
+        task.kwargs = kwargs
         task.crontab = schedule
         task.interval = None
         task.description = source
@@ -87,11 +119,24 @@ def _interval(milliseconds: int) -> IntervalSchedule:
 
 
 def sync_live_schedules() -> None:
+    """Every library's fast loop, exact recount, folds and copies, each library's runs spread
+    over the interval rather than all at one instant."""
+    libraries = all_libraries()
+    now = timezone.now()
+    for index, library in enumerate(libraries):
+        with serving(library):
+            _sync_live(library, now, index / len(libraries))
+
+
+def _sync_live(library: Library, now, phase: float) -> None:
     """The fast loop and the exact recount. Each tick expires after one interval, so a worker
     that was down does not come back to a queue of stale ticks (PeriodicTask.expire_seconds:
-    beat stamps each message with it; PeriodicTask.expires would end the whole schedule)."""
+    beat stamps each message with it; PeriodicTask.expires would end the whole schedule).
+    `phase` (0 to 1) places the library's runs within each interval: beat runs an interval's
+    task when that interval has passed since its last run."""
     interval_ms = settings.VISITOR_SYNC_MIN_INTERVAL_MS
     reconcile_ms = settings.TODAY_RECONCILE_SECONDS * 1000
+    kwargs = _library_kwargs(library)
     for name, task, milliseconds, enabled in (
         (FAST_LOOP, sync_today.name, interval_ms, True),
         (RECONCILE, reconcile_today.name, reconcile_ms, modes.configured().reconciles),
@@ -100,8 +145,12 @@ def sync_live_schedules() -> None:
         # Returns and renewals show in the circulation figures within one fold's interval.
         (CIRCULATION, refresh_circulation.name, ROLLUPS_FOLD_MS, True),
     ):  # fmt: skip
+        name = of_library(name, library)
         periodic = PeriodicTask.objects.filter(name=name).first() or PeriodicTask(name=name)
         periodic.task = task
+        periodic.kwargs = kwargs
+        if phase:
+            periodic.last_run_at = now - timedelta(milliseconds=milliseconds * (1 - phase))
         periodic.interval = _interval(milliseconds)
         periodic.crontab = None
         periodic.expire_seconds = max(1, -(-milliseconds // 1000))
@@ -117,8 +166,15 @@ def sync_schedules_on_beat_start(sender=None, **kwargs) -> None:
 
 
 def prewarm_on_start(sender=None, **kwargs) -> None:
-    """worker_ready (connected in MetricsCacheConfig.ready()): the snapshots and the rollups
-    once per deployment start, not once per worker process: the first worker queues them."""
+    """worker_ready (connected in MetricsCacheConfig.ready()): every library's snapshots and
+    rollups once per deployment start, not once per worker process: the first worker queues
+    them."""
+    for library in all_libraries():
+        with serving(library):
+            _prewarm_library()
+
+
+def _prewarm_library() -> None:
     try:
         first = client().set(keys.prewarm_boot(), 1, nx=True, ex=keys.PREWARM_BOOT_WINDOW_SECONDS)
     except RedisError:

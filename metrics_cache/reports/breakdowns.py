@@ -18,6 +18,7 @@ from django.db import models, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from config.library import own_tables
 from metrics_cache.rollups import engine
 from metrics_cache.rollups.models import RollupState
 from metrics_cache.rollups.tallies import grouped
@@ -60,7 +61,7 @@ class Breakdowns:
 
 
 def _recount(b: Breakdowns, state: RollupState, days: list[date]) -> None:
-    with transaction.atomic():
+    with transaction.atomic(using=own_tables()):
         # Serialised with folds by the watermark row, as compaction is: a fold that adds to a
         # day while it is counted marks it stale again after this commits.
         # (SQLite's IMMEDIATE transactions, the tests' service database, serialise already.)

@@ -14,6 +14,7 @@ from django.db import DatabaseError, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from config.library import own_tables
 from metrics_cache.reports.lookups import copy_record, failed
 from metrics_cache.reports.models import LookupCopy
 from metrics_cache.rollups.engine import ChunkSizer
@@ -76,7 +77,7 @@ def refresh(copy: Copy) -> LookupCopy:
             values = [copy.to_row(row) for row in chunk]
             changed += _changed(copy, values)
             # One transaction per chunk: in autocommit, SQLite syncs the file after every row.
-            with transaction.atomic():
+            with transaction.atomic(using=own_tables()):
                 write_rows(
                     copy.target,
                     (*copy.columns, "round"),

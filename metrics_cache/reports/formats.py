@@ -21,7 +21,10 @@ CONTENT_TYPES = {
 
 
 def file_name(body: dict, fmt: str) -> str:
-    """visits_2026-01-01_2026-11-30_by-month.csv, annual_2025.xlsx, circulation_2026-12-06.csv"""
+    """visits_2026-01-01_2026-11-30_by-month.csv, annual_2025.xlsx, circulation_2026-12-06.csv;
+    the network's with network_ before."""
+    if "libraries" in body:
+        return "network_" + file_name({k: v for k, v in body.items() if k != "libraries"}, fmt)
     if body["report"] == "annual":
         return f"annual_{body['year']}.{fmt}"
     if body["report"] == "circulation":
@@ -56,9 +59,29 @@ def _circulation_rows(body: dict) -> list[list]:
     return rows
 
 
+def _network_table(body: dict, translate) -> tuple[list[str], list[list]]:
+    """The network's report: one column per library, then one named total."""
+    slugs = [row["slug"] for row in body["libraries"]]
+    if not slugs:
+        return ["total"], []
+    if body["report"] == "annual":
+        columns = [{"data": row} for row in body["libraries"]] + [{"data": body["total"] or {}}]
+        tables = [_annual_rows({"data": {k: c["data"].get(k) for k in ANNUAL_LABELS}}, translate)
+                  for c in columns]  # fmt: skip
+        rows = [first[:2] + [t[i][2] for t in tables] for i, first in enumerate(tables[0])]
+        return ["key", "label", *slugs, "total"], rows
+    series = [row["data"] for row in body["libraries"]] + [body["total"]["data"]]
+    fields = [k for k in (series[-1][0] if series[-1] else {}) if k != "total"]
+    rows = [[item[k] for k in fields] + [each[i]["total"] for each in series]
+            for i, item in enumerate(series[-1])]  # fmt: skip
+    return [*fields, *slugs, "total"], rows
+
+
 def table(body: dict, translate=str) -> tuple[list[str], list[list]]:
     """The report as one table: its column names and rows; the annual figures' labels passed
     through `translate` (the CSV's stay English: its bytes do not depend on the request)."""
+    if "libraries" in body:
+        return _network_table(body, translate)
     if body["report"] == "annual":
         names = ["key", "label", "value"] + (["previous"] if "previous" in body else [])
         return names, [row[: len(names)] for row in _annual_rows(body, translate)]

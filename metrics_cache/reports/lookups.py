@@ -13,6 +13,7 @@ from django.db import DatabaseError, models, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from config.library import current, own_tables
 from metrics_cache.reports.models import LookupCopy, LookupName
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class Lookup:
 
 
 def grant_statement(table: str) -> str:
-    library = settings.DATABASES["library"]
+    library = settings.DATABASES[current().alias]
     user = library.get("USER") or "dashboard"
     return f"GRANT SELECT ON `{library['NAME']}`.`{table}` TO '{user}'@'%';"
 
@@ -69,7 +70,7 @@ def copy(lookup: Lookup) -> LookupCopy:
     stored = dict(LookupName.objects.filter(kind=lookup.kind).values_list("code", "name"))
     now = timezone.now()
     if names != stored:
-        with transaction.atomic():
+        with transaction.atomic(using=own_tables()):
             LookupName.objects.filter(kind=lookup.kind).delete()
             LookupName.objects.bulk_create(
                 LookupName(kind=lookup.kind, code=code, name=name) for code, name in names.items()

@@ -67,6 +67,10 @@ def period(params: Mapping, today: date) -> Period:
     return Period(since, until)
 
 
+def parse_choice(params: Mapping, name: str, choices: tuple[str, ...], default: str) -> str:
+    return _choice(params, name, choices, default)
+
+
 def parse(report: Report, params: Mapping, today: date) -> Query:
     by = _choice(params, "by", report.bys, "day")
     compare = params.get("compare")

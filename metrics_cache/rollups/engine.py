@@ -20,7 +20,7 @@ from django.db import models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from config.library import library_fingerprint
+from config.library import library_fingerprint, own_tables
 from metrics_cache.rollups.models import RollupState
 from metrics_cache.rollups.tallies import TallyTable, compact_tallies
 
@@ -59,7 +59,7 @@ def live_state(source: str) -> RollupState | None:
 
 def start_generation(source: str, *, highest_id: int, live: bool) -> RollupState:
     """A new, empty generation; the live one when there is none (first build)."""
-    with transaction.atomic():
+    with transaction.atomic(using=own_tables()):
         last = RollupState.objects.filter(source=source).aggregate(g=Max("generation"))["g"]
         return RollupState.objects.create(
             source=source,
@@ -140,7 +140,7 @@ def fold_chunk(source: Source, state: RollupState, chunk: list[tuple], today: da
     """Folds `chunk` (rows above state.last_id) and moves the watermark; False if another fold
     moved it first (nothing is written then)."""
     new_last = chunk[-1][0]
-    with transaction.atomic():
+    with transaction.atomic(using=own_tables()):
         moved = RollupState.objects.filter(pk=state.pk, last_id=state.last_id).update(
             last_id=new_last,
             rows_folded=models.F("rows_folded") + len(chunk),
@@ -252,6 +252,6 @@ def compact_live(source: Source, today: date) -> None:
     state = live_state(source.name)
     if state is None:
         return
-    with transaction.atomic():
+    with transaction.atomic(using=own_tables()):
         RollupState.objects.filter(pk=state.pk).update(updated_at=timezone.now())
         source.compact(state.generation, today)

@@ -8,6 +8,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from config.library import own_tables
 from metrics_cache.rollups import engine
 from metrics_cache.rollups.engine import BUILD_PAUSE_SECONDS, Source
 from metrics_cache.rollups.models import RollupState, RollupVerification
@@ -76,7 +77,7 @@ def _swap(source: Source, live: RollupState, shadow: RollupState) -> tuple:
         for state in (live, shadow):
             # Folded to the end instead, both still stop at one id: the same comparison.
             engine.fold(source, state, budget_seconds=60, upto=target)  # pragma: no mutate
-        with transaction.atomic():
+        with transaction.atomic(using=own_tables()):
             # Holding both watermark rows: no fold moves either until the swap is done.
             held = sum(
                 RollupState.objects.filter(pk=state.pk, last_id=target).update(

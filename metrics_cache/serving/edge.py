@@ -14,6 +14,7 @@ since Django's stream would hold a thread for as long as each client stays conne
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import weakref
@@ -25,9 +26,18 @@ from django.db import connections
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from config.library import LIBRARY_ALIAS
+from config.library import current, serving
 from metrics_cache.base import keys
-from metrics_cache.serving import answers, clients, fanout, headers, stream, throttling
+from metrics_cache.serving import (
+    answers,
+    clients,
+    fanout,
+    headers,
+    network_stream,
+    prefixes,
+    stream,
+    throttling,
+)
 from metrics_cache.serving.instruments import REQUEST_SECONDS, count_outcome
 from metrics_cache.snapshots import summaries
 from metrics_cache.snapshots.registry import METRICS
@@ -57,10 +67,12 @@ def _routes() -> dict[str, tuple[str, str]]:
         "stream",
         "",  # pragma: no mutate (the stream route names no metric)
     )
+    routes[network_stream.PATH[1:]] = ("network", "")
     return {"/" + path: route for path, route in routes.items()}
 
 
 ROUTES = _routes()
+NOT_FOUND_HEADERS = {"Cache-Control": "no-store"}
 
 
 class Edge:
@@ -98,16 +110,33 @@ class Edge:
             return await self.django(scope, receive, send)
         started = time.perf_counter()
         scope = clients.resolve(scope)
-        route = _fast_route(scope)
-        key, limit, lifetime, left = throttling.counter(clients.address(scope))
+        # Throttled per client address across the deployment, whichever library is asked.
+        throttle = throttling.counter(clients.address(scope))
+        found = prefixes.resolve(scope)
+        if found.library is None:
+            await _send(send, 404, *_not_found(scope, found.problem))
+            return None
+        if not found.path:  # /l/<slug>: its dashboard is /l/<slug>/
+            location = (found.scope["root_path"] + "/").encode()
+            await _send(send, 301, [(b"location", location), (b"content-length", b"0")], b"")
+            return None
+        with serving(found.library):
+            return await self._serve(found.scope, found.path, receive, send, throttle, started)
+
+    async def _serve(self, scope, path, receive, send, throttle, started):
+        route = _fast_route(scope, path)
+        key, limit, lifetime, left = throttle
         read_keys, read_args, answer = _read(route) if route else ((), (), None)
-        sequence = stream.broadcast.sequence  # before the count is read (see stream.serve)
+        broadcast = stream.broadcast_of(current().slug)
+        sequence = broadcast.sequence  # before the count is read (see stream.serve)
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
                 reply = await self._script()(keys=[key, *read_keys], args=[lifetime, *read_args])
         except (RedisError, OSError, TimeoutError):
             if route and route[0] == "stream":  # counted once, then streamed from here
-                return await self._stream(scope, receive, send, None, sequence)
+                return await self._stream(scope, receive, send, None, sequence, broadcast)
+            if route and route[0] == "network":
+                return await network_stream.serve(scope, receive, send, None, 0)
             # Redis is down: nothing to count with; Django serves the last good copies.
             return await self.django(scope, receive, send)
         if reply[0] > limit:
@@ -115,18 +144,19 @@ class Edge:
             await _send(send, 429, response_headers, body)
             return None
         if route and route[0] == "stream":
-            return await self._stream(scope, receive, send, reply[1], sequence)
+            return await self._stream(scope, receive, send, reply[1], sequence, broadcast)
+        if route and route[0] == "network":
+            client = self._script().registered_client
+            return await network_stream.serve(scope, receive, send, client, REDIS_TIMEOUT_SECONDS)
         answered = answer(scope, reply[1]) if answer else None
         if answered is None:
             return await self.django(scope, receive, send)
         status, response_headers, body = answered
         await _send(send, status, response_headers, body)
-        REQUEST_SECONDS.labels(scope["path"][1:], scope["method"]).observe(
-            time.perf_counter() - started
-        )
+        REQUEST_SECONDS.labels(path[1:], scope["method"]).observe(time.perf_counter() - started)
         return None
 
-    async def _stream(self, scope, receive, send, raw, sequence: int):
+    async def _stream(self, scope, receive, send, raw, sequence: int, broadcast):
         value, source = todays_value(raw), "cache"
         if value is None:  # a miss, or Redis unreachable: the API's own count, shared
             value, source = await self._count_today()
@@ -140,7 +170,7 @@ class Edge:
         )
         fanout.ensure_running()
         await stream.serve(receive, send, response_headers, stream.init_event(value, at, source),
-                           value["total"] if value else None, sequence)  # fmt: skip
+                           value["total"] if value else None, sequence, broadcast)  # fmt: skip
         return None
 
     async def _count_today(self) -> tuple[dict | None, str]:
@@ -163,18 +193,23 @@ def _count_today() -> tuple[dict | None, str]:
     try:
         return current_today()
     finally:
-        connections[LIBRARY_ALIAS].close()  # nothing left open in the pool's thread
+        connections[current().alias].close()  # nothing left open in the pool's thread
 
 
-def _fast_route(scope) -> tuple[str, str] | None:
+def _not_found(scope, problem: str):
+    body = json.dumps({"status": "not_found", "message": problem}).encode()
+    return headers.as_django(scope, NOT_FOUND_HEADERS, body, drf=False), body
+
+
+def _fast_route(scope, path: str) -> tuple[str, str] | None:
     """Anonymous GET/HEAD of a cached path; anything with credentials goes to Django."""
     if scope["method"] not in ("GET", "HEAD"):
         return None
     query = scope.get("query_string", b"")  # ASGI lets a server leave it out
-    route = ROUTES.get(scope["path"])
+    route = ROUTES.get(path)
     if route is None:
         return None
-    if route[0] == "stream":
+    if route[0] in ("stream", "network"):
         # The stream shows no member data: credentials do not matter. A resumed stream
         # (Last-Event-ID, django-eventstream's query parameters) is django-eventstream's.
         resumed = query or any(name == b"last-event-id" for name, _ in scope["headers"])

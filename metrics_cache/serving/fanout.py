@@ -3,8 +3,10 @@
 django-eventstream's own Redis fan-out (EVENTSTREAM_REDIS) is not used: its listener
 subscribes to one fixed channel whatever the database number (two deployments on one Redis
 would hear each other), and it never reconnects after Redis restarts. This task does both:
-the channel is named per deployment (keys.today_events_channel) and a lost connection is
-retried with backoff, after which clients get the current count at once.
+the channels are named per deployment and library (keys.today_events_channel), one pattern
+subscription hears every library's, and a lost connection is retried with backoff, after
+which clients get the current counts at once. Each library's updates go to its own streams
+and, as {"slug", "total", "network_total"}, to the network's.
 """
 
 from __future__ import annotations
@@ -18,23 +20,36 @@ from django.conf import settings
 from django_eventstream.event import Event
 from django_eventstream.views import get_listener_manager
 
+from config.library import all_libraries, serving
 from metrics_cache.base import keys
 from metrics_cache.serving import stream
+from metrics_cache.today.publishing import todays_value
 
 logger = logging.getLogger(__name__)
 
-# django-eventstream's channel inside this process (not a Redis name).
-CHANNEL = "today"
 RECONNECT_FIRST_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 5
 
 _task: asyncio.Task | None = None
+# Each library's count as this process last heard it: the network's total is their sum.
+totals: dict[str, int] = {}
 
 
-def deliver(data: str) -> None:
-    """To the clients of the edge's stream (serving.stream) and of django-eventstream's."""
-    stream.broadcast.publish(data)
-    get_listener_manager().add_to_queues(CHANNEL, Event(CHANNEL, "update", data))
+def channel(slug: str) -> str:
+    """django-eventstream's channel of one library's updates inside this process."""
+    return f"today-{slug}"
+
+
+def deliver(slug: str, data: str) -> None:
+    """To the library's clients of the edge's stream (serving.stream) and of
+    django-eventstream's, and to the network's stream."""
+    stream.broadcast_of(slug).publish(data)
+    get_listener_manager().add_to_queues(channel(slug), Event(channel(slug), "update", data))
+    total = json.loads(data)["total"]
+    if totals.get(slug) != total:
+        totals[slug] = total
+        update = {"slug": slug, "total": total, "network_total": sum(totals.values())}
+        stream.network.publish(json.dumps(update))
 
 
 def ensure_running() -> None:
@@ -44,15 +59,33 @@ def ensure_running() -> None:
         _task = asyncio.get_running_loop().create_task(_subscribe_forever())
 
 
-async def _current_update(client) -> str | None:
-    raw = await client.get(keys.today_count())
-    if raw is None:
-        return None
-    value = json.loads(raw)
-    return json.dumps({"total": value["total"], "generated_at": value["generated_at"]})
+def channels() -> dict[bytes, tuple[str, str]]:
+    """{Redis channel: (slug, the library's today key)} for every library."""
+    found = {}
+    for library in all_libraries():
+        with serving(library):
+            found[keys.today_events_channel().encode()] = (library.slug, keys.today_count())
+    return found
+
+
+async def current_counts(client, channels: dict) -> dict[str, dict | None]:
+    """{slug: today's stored count, or None} for every library, in one round trip."""
+    named = list(channels.values())
+    raw = await client.mget([key for _, key in named]) if named else []
+    return {slug: todays_value(value) for (slug, _), value in zip(named, raw, strict=True)}
+
+
+async def _catch_up(client, channels: dict) -> None:
+    """After a reconnection: updates published meanwhile are lost; send the current counts."""
+    for slug, value in (await current_counts(client, channels)).items():
+        if value is not None:
+            deliver(slug, json.dumps(
+                {"total": value["total"], "generated_at": value["generated_at"]}
+            ))  # fmt: skip
 
 
 async def _subscribe_forever() -> None:
+    subscribed = channels()
     delay, failing = RECONNECT_FIRST_SECONDS, False
     while True:
         client = aioredis.Redis.from_url(
@@ -60,18 +93,18 @@ async def _subscribe_forever() -> None:
         )
         try:
             async with client.pubsub() as pubsub:
-                await pubsub.subscribe(keys.today_events_channel())
+                await pubsub.subscribe(*subscribed)
+                for slug, value in (await current_counts(client, subscribed)).items():
+                    if value is not None:
+                        totals.setdefault(slug, value["total"])
                 if failing:
                     logger.warning("SSE fan-out reconnected to Redis")
                     failing = False
-                    # Updates published while we were away are lost: send the current count.
-                    current = await _current_update(client)
-                    if current:
-                        deliver(current)
+                    await _catch_up(client, subscribed)
                 delay = RECONNECT_FIRST_SECONDS
                 async for message in pubsub.listen():
-                    if message["type"] == "message":
-                        deliver(message["data"].decode())
+                    if message["type"] == "message" and message["channel"] in subscribed:
+                        deliver(subscribed[message["channel"]][0], message["data"].decode())
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -11,15 +11,19 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config import library
 from metrics_cache.reports.annual import LABELS as ANNUAL_LABELS
 from metrics_cache.serving.errors import require_safe_json
 
 
-def _page(name: str, labels: dict, config: dict) -> dict:
-    """The context of a page of base.html: its labels, settings, stylesheet and script."""
+def page_context(request, name: str, labels: dict, config: dict) -> dict:
+    """The context of a page of base.html: its labels, settings (with `base`, the library's
+    path prefix its API calls take: "" or /l/<slug>), stylesheet and script."""
     return {
         "labels": labels,
-        "config": config,
+        "config": {**config, "base": request.META.get("SCRIPT_NAME", "")},
+        # With several libraries the page names the one it shows.
+        "library": library.name() if len(library.all_libraries()) > 1 else None,
         "stylesheet": f"metrics_cache/{name}.css",
         "script": f"metrics_cache/{name}.js",
     }
@@ -38,9 +42,11 @@ def dashboard(request):
     config = {
         "stream": "/api/visitors/today/stream" if settings.ENABLE_SSE_TODAY else None,
         "today": "/api/visitors/today",
-        "time_zone": settings.LIBRARY_TIME_ZONE,
+        "time_zone": library.time_zone(),
     }
-    return render(request, "metrics_cache/dashboard.html", _page("dashboard", labels, config))
+    return render(
+        request, "metrics_cache/dashboard.html", page_context(request, "dashboard", labels, config)
+    )
 
 
 @require_safe_json
@@ -71,4 +77,6 @@ def reports_page(request):
         "annual": {key: _(label) for key, label in ANNUAL_LABELS.items()},
     }
     config = {"today": today.isoformat(), "yesterday": (today - timedelta(days=1)).isoformat()}
-    return render(request, "metrics_cache/reports.html", _page("reports", labels, config))
+    return render(
+        request, "metrics_cache/reports.html", page_context(request, "reports", labels, config)
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -18,6 +19,7 @@ from rest_framework.authentication import SessionAuthentication, TokenAuthentica
 from rest_framework.permissions import BasePermission
 from rest_framework.views import APIView
 
+from config import library
 from metrics_cache.base import keys
 from metrics_cache.reports import formats, params
 from metrics_cache.reports.answers import (
@@ -66,14 +68,15 @@ def building_response(building: Building) -> JsonResponse:
 
 
 def library_name() -> str:
-    return settings.LIBRARY_NAME
+    return library.name()
 
 
 def render(result: Answer, fmt: str) -> bytes:
     if fmt == "csv":
         return formats.as_csv(result.body)
     if fmt == "xlsx":
-        return formats.as_xlsx(result.body, library_name())
+        network = "libraries" in result.body  # the network's report: every library's
+        return formats.as_xlsx(result.body, _("All libraries") if network else library_name())
     return result.json
 
 

@@ -56,7 +56,8 @@ class Broadcast:
         return self._queue
 
     def publish(self, data: str) -> None:
-        """`data` is an update event's JSON ({"total", "generated_at"})."""
+        """`data` is an update event's JSON ({"total", "generated_at"}; the network's
+        {"slug", "total", "network_total"})."""
         self.sequence += 1
         total = json.loads(data).get("total")
         chunk = sse_encode_event("update", data).encode()
@@ -92,7 +93,21 @@ class Broadcast:
             queue.put_nowait(KEEPALIVE)
 
 
-broadcast = Broadcast()
+# One broadcast per library (its slug) and one of the network's updates.
+_broadcasts: dict[str, Broadcast] = {}
+network = Broadcast()
+
+
+def broadcast_of(slug: str) -> Broadcast:
+    found = _broadcasts.get(slug)
+    if found is None:
+        found = _broadcasts[slug] = Broadcast()
+    return found
+
+
+def clients() -> int:
+    """Stream clients of this process, the network's included."""
+    return network.clients + sum(each.clients for each in _broadcasts.values())
 
 
 def init_event(value: dict | None, at: str, source: str = "cache") -> bytes:
@@ -102,14 +117,30 @@ def init_event(value: dict | None, at: str, source: str = "cache") -> bytes:
     return sse_encode_event("init", json.dumps(init)).encode()
 
 
-async def serve(receive, send, response_headers, init: bytes, total, sequence: int) -> None:
+async def serve(
+    receive,
+    send,
+    response_headers,
+    init: bytes,
+    total,
+    sequence: int,
+    broadcast: Broadcast,
+    *,
+    replay_all: bool = False,
+) -> None:
     """Streams to one client until it goes away. `sequence` is the broadcast's before the
-    count in `init` was read: an update that arrived meanwhile is sent with the opening."""
+    count in `init` was read: an update that arrived meanwhile is sent with the opening (a
+    library's latest one unless it repeats `init`'s total; every one of the network's, whose
+    `init` holds each library's count, with `replay_all`)."""
     await receive()  # the (empty) request body
     await send({"type": "http.response.start", "status": 200, "headers": response_headers})
-    missed = [chunk for _, update_total, chunk in broadcast.since(sequence)
-              if update_total != total]  # fmt: skip
-    opening = init + OPENING.encode() + (missed[-1] if missed else b"")
+    if replay_all:
+        missed = b"".join(chunk for _, _, chunk in broadcast.since(sequence))
+    else:
+        latest = [chunk for _, update_total, chunk in broadcast.since(sequence)
+                  if update_total != total]  # fmt: skip
+        missed = latest[-1] if latest else b""
+    opening = init + OPENING.encode() + missed
     # daphne's send does not yield to the loop, so no update is written between the opening
     # and joining (at worst the next update corrects an older count).
     await send({"type": "http.response.body", "body": opening, "more_body": True})

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from rest_framework import serializers
 from rest_framework.views import APIView
 
+from config.library import current
 from metrics_cache.base import keys
 from metrics_cache.serving import answers, fanout, openapi
 from metrics_cache.serving.errors import error_response, require_safe_json
@@ -111,7 +112,7 @@ async def today_stream(request):
     (updates fanned in from Redis by serving.fanout, keep-alive every 20 s)."""
     try:
         event_request = await sync_to_async(EventRequest)(
-            request, view_kwargs={"channels": [fanout.CHANNEL]}
+            request, view_kwargs={"channels": [fanout.channel(current().slug)]}
         )
     except Exception as exc:  # a garbage Last-Event-ID or es-meta is the client's error
         return JsonResponse({"status": "invalid", "message": f"bad stream request: {exc}"[:200]},

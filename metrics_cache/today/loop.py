@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
-from config.library import LIBRARY_ALIAS
+from config.library import current
 from metrics_cache.base import keys
 from metrics_cache.base.redis import client, run_once
 from metrics_cache.today import modes
@@ -93,7 +93,7 @@ def _run(mode: modes.Mode, count, *, exact: bool = False) -> str:  # pragma: no 
 
 
 def _on_error(redis, exc: Exception) -> None:
-    connections[LIBRARY_ALIAS].close()  # a broken connection is not reused on the next tick
+    connections[current().alias].close()  # a broken connection is not reused on the next tick
     error = f"{type(exc).__name__}: {exc}"[:300]
     status_key = keys.today_loop_status()
     failures = redis.hincrby(status_key, "failures", 1)  # pragma: no mutate (1: the default)

@@ -19,6 +19,7 @@ from datetime import date
 from django.conf import settings
 from django.core.checks import CheckMessage, Warning
 
+from config import library
 from metrics_cache.base import keys
 from metrics_cache.base.redis import client
 from metrics_cache.today import counter, counting
@@ -169,5 +170,6 @@ MODES: dict[str, Mode] = {mode.name: mode for mode in (Direct(), Delta(), Increm
 
 
 def configured() -> Mode:
-    """The mode TODAY_COUNT_MODE names (read on each call: a changed setting applies at once)."""
-    return MODES[settings.TODAY_COUNT_MODE]
+    """The current library's mode: its count_mode, else TODAY_COUNT_MODE (read on each call:
+    a changed setting applies at once)."""
+    return MODES[library.count_mode()]

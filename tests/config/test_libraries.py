@@ -131,6 +131,27 @@ SETTINGS = (
 )
 
 
+SEVERAL = (
+    "-c",
+    "import django, json; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps([[l.slug, l.alias, l.service_alias] for l in s.LIBRARIES] + "
+    "[s.DATABASES['library-smp1']['NAME'], s.DATABASES['library-smp1']['TIME_ZONE'], "
+    "s.DATABASES['service-smp1']['NAME'].rsplit('/', 1)[-1], s.LIBRARIES_UNPREFIXED]))",
+)
+
+
+def test_every_library_of_the_file_has_its_own_databases(tmp_path):
+    """The first library (none is named default) is read through `library` and keeps its
+    tables in `default`; every other has its own pair, in its own zone."""
+    text = GOOD + '[libraries.smp1]\nname = "SMP 1"\ndatabase_url = "sqlite:///x.db"\n'
+    result = start(*SEVERAL, LIBRARIES_FILE=str(write(tmp_path, text)), DATA_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == [
+        ["sman3-bandung", "library", "default"], ["smp1", "library-smp1", "service-smp1"],
+        "x.db", "Asia/Jakarta", "app-smp1.sqlite3", False,
+    ]  # fmt: skip
+
+
 def test_the_file_s_one_library_is_the_library_served(tmp_path):
     result = start(*SETTINGS, LIBRARIES_FILE=str(write(tmp_path, GOOD)))
     assert result.returncode == 0, result.stderr
@@ -144,12 +165,13 @@ def test_the_file_s_one_library_is_the_library_served(tmp_path):
     ("text", "env", "problem"),
     [
         (GOOD.replace('"direct"', '"fast"'), {}, ", line 6: library 'sman3-bandung': count_mode"),
-        (GOOD + '[libraries.smp1]\nname = "SMP 1"\ndatabase_url = "sqlite:///x.db"\n', {},
-         "lists 2 libraries (sman3-bandung, smp1)"),
+        (GOOD + '[libraries.smp1]\nname = "SMP 1"\ndatabase_url = "sqlite:///x.db"\n'
+         '[libraries.smp1]\nname = "again"\n', {}, ", line 10: Cannot declare ('libraries', "
+         "'smp1') twice"),
         (GOOD, {"LIBRARY_DATABASE_URL": "mysql://root@localhost/slims"},
-         "LIBRARIES_FILE and LIBRARY_DATABASE_URL"),
+         "and LIBRARY_DATABASE_URL (or MYSQL_HOST) both name library databases"),
     ],
-    ids=["malformed", "several", "two-sources"],
+    ids=["malformed", "duplicate", "two-sources"],
 )  # fmt: skip
 @pytest.mark.parametrize("command", [SETTINGS, ("manage.py", "check")], ids=["start", "check"])
 def test_a_file_that_cannot_be_served_stops_every_process(tmp_path, text, env, problem, command):

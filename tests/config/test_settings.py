@@ -178,11 +178,11 @@ def test_a_malformed_value_in_the_env_file_fails_naming_the_variable(tmp_path):
 
 
 def variables_settings_read() -> set[str]:
-    """Every name config/settings.py and the web command (config/web.py) pass to an env_*
-    reader, the MYSQL_* parts, and the variables the Procfile reads: found in the source,
-    independently of .env.example."""
+    """Every name config/settings.py, config/libraries.py and the web command (config/web.py)
+    pass to an env_* reader, the MYSQL_* parts, and the variables the Procfile reads: found in
+    the source, independently of .env.example."""
     names, calls = set(), set()
-    modules = [ROOT / "config" / "settings.py", ROOT / "config" / "web.py"]
+    modules = [ROOT / "config" / name for name in ("settings.py", "web.py", "libraries.py")]
     nodes = [node for module in modules for node in ast.walk(ast.parse(module.read_text()))]
     for node in nodes:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):

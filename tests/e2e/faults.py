@@ -185,3 +185,28 @@ def mariadb_status(cursor) -> dict[str, int]:
     """MariaDB's server-wide Connections and Questions (every client's, not only ours)."""
     cursor.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ('Connections', 'Questions')")
     return {name: int(value) for name, value in cursor.fetchall()}
+
+
+class HangingProxy(TcpProxy):
+    """A TcpProxy that, once hang() is called, keeps every connection open and forwards
+    nothing more either way: a database host that drops packets."""
+
+    def __init__(self, target_port: int, port: int):
+        super().__init__(target_port, port)
+        self.hanging = threading.Event()
+
+    def hang(self) -> None:
+        self.hanging.set()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, observe=None) -> None:
+        try:
+            while chunk := source.recv(65536):
+                if not self.hanging.is_set():
+                    sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            if not self.hanging.is_set():
+                for sock in (source, sink):
+                    with contextlib.suppress(OSError):
+                        sock.close()

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from config.library import LIBRARY_ALIAS
+from config.library import LIBRARY_ALIAS, all_libraries, serving, time_zone
 from demo.generator import DemoSize
 from demo.schema import MAIN_TABLES, SLIMS_TABLES
 from demo.seeding import LibraryNotEmpty, TableResult, existing_tables, is_demo_library, seed
@@ -43,12 +43,26 @@ class Command(BaseCommand):
             action="store_true",
             help="do nothing when the SLiMS tables already exist (used at first start)",
         )
-        parser.add_argument("--database", default=LIBRARY_ALIAS, help=f"default {LIBRARY_ALIAS}")
+        parser.add_argument(
+            "--database",
+            help=f"default {LIBRARY_ALIAS}; with DEMO_LIBRARIES, every demo library's",
+        )
 
     def handle(self, *args, **options) -> None:
         size = DemoSize(**{k: options[k] for k in DemoSize.__dataclass_fields__})
+        if options["database"] is not None:
+            return self._seed(options["database"], size, options)
+        # The demo network: each library its own size (the first the full one) and zone.
+        for index, library in enumerate(all_libraries() if settings.LIBRARY_IS_EMBEDDED else []):
+            with serving(library):
+                self._seed(library.alias, size.scaled(1 / (index + 1)), options)
+        if not settings.LIBRARY_IS_EMBEDDED:
+            self._seed(LIBRARY_ALIAS, size, options)
+        return None
+
+    def _seed(self, alias: str, size: DemoSize, options: dict) -> None:
         now = options["now"] or timezone.localtime().replace(tzinfo=None)
-        with library_writer(options["database"]) as connection:
+        with library_writer(alias) as connection:
             name = connection.settings_dict["NAME"]
             force = options["force"]
             if options["if_missing"]:
@@ -64,7 +78,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Seeding a demo library into {name} ({connection.vendor}), "
                 f"{size.visitors:,} visits over {size.years} years up to {now:%Y-%m-%d %H:%M} "
-                f"{settings.LIBRARY_TIME_ZONE}, seed {options['seed']}."
+                f"{time_zone()}, seed {options['seed']}."
             )
             try:
                 results = seed(

@@ -98,7 +98,7 @@
   async function load(panel) {
     let retryMs = REFRESH_MS;
     try {
-      const response = await fetch(panel.dataset.endpoint, {
+      const response = await fetch(CONFIG.base + panel.dataset.endpoint, {
         credentials: "same-origin",
         headers: { Accept: "application/json" },
       });
@@ -134,7 +134,7 @@
       pollToday();
       return;
     }
-    const source = new EventSource(CONFIG.stream);
+    const source = new EventSource(CONFIG.base + CONFIG.stream);
     const live = $("live");
     const onCount = (event) => {
       const data = JSON.parse(event.data);
@@ -153,7 +153,7 @@
 
   async function pollToday() {
     try {
-      const response = await fetch(CONFIG.today, { headers: { Accept: "application/json" } });
+      const response = await fetch(CONFIG.base + CONFIG.today, { headers: { Accept: "application/json" } });
       if (response.ok) {
         const body = await response.json();
         showToday(body.total, body.generated_at);

@@ -199,14 +199,14 @@
     const query = `from=${range.from}&to=${range.to}&compare=previous_year`;
     document.querySelectorAll("[data-report]").forEach((panel) => {
       const by = panel.dataset.series ? seriesBy(range) : panel.dataset.by;
-      const url = `/api/reports/${panel.dataset.report}?${query}&by=${by}`;
+      const url = `${CONFIG.base}/api/reports/${panel.dataset.report}?${query}&by=${by}`;
       const render = panel.dataset.series ? RENDER.series : by === "weekday_hour" ? RENDER.weekday_hour : RENDER.breakdown;
       load(panel, url, render);
     });
   }
 
   function loadAnnual() {
-    load($("panel-annual"), `/api/reports/annual?year=${$("year").value}&compare=previous_year`, RENDER.annual);
+    load($("panel-annual"), `${CONFIG.base}/api/reports/annual?year=${$("year").value}&compare=previous_year`, RENDER.annual);
   }
 
   document.querySelectorAll("[data-preset]").forEach((button) =>
@@ -227,5 +227,5 @@
   [$("from").value, $("to").value] = preset("this_year");
   refresh();
   loadAnnual();
-  load($("panel-circulation"), "/api/reports/circulation", RENDER.circulation);
+  load($("panel-circulation"), CONFIG.base + "/api/reports/circulation", RENDER.circulation);
 })();

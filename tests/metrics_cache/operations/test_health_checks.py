@@ -13,6 +13,7 @@ import time_machine
 from django.core.cache import caches
 from django.db import connections
 
+from config.libraries import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
 from metrics_cache.operations.health import fast_loop_current
 from metrics_cache.today import loop
 from tests.support.library import library_test
@@ -106,6 +107,8 @@ def test_the_probe_leaves_the_services_library_connection_as_it_was(library, cli
     # The probe's 2 s limits are its own: the service's connection keeps settings.py's (a
     # 2 s read limit there would fail the daily snapshots' longer statements).
     options = connections["library"].settings_dict["OPTIONS"]
-    assert "read_timeout" not in options
     if connections["library"].vendor == "mysql":
-        assert options["connect_timeout"] == 5
+        assert options["connect_timeout"] == CONNECT_TIMEOUT_SECONDS == 5
+        assert options["read_timeout"] == READ_TIMEOUT_SECONDS > 2
+    else:
+        assert "read_timeout" not in options

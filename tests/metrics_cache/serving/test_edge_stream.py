@@ -30,7 +30,7 @@ OPENED = b"event: stream-open\ndata:\n\n"
 
 
 @pytest.fixture
-def published(settings, library_tables):
+def published(settings, library):
     settings.THROTTLE_ANON_RATE = "100000/min"
     with time_machine.travel(datetime(2026, 11, 18, 10, 0, tzinfo=JAKARTA), tick=False):
         publishing.publish(41, datetime(2026, 11, 18).date())
@@ -44,9 +44,9 @@ def test_the_stream_is_django_eventstreams_through_both_paths(published):
                 OpenStream(application, dict(request)) as edge:  # fmt: skip
             starts = [await direct.start(), await edge.start()]
             openings = [await direct.read_until(OPENED), await edge.read_until(OPENED)]
-            clients_on_edge = sse.broadcast.clients
+            clients_on_edge = sse.broadcast_of("default").clients
             update = json.dumps({"total": 42, "generated_at": "2026-11-18T10:00:01.000+07:00"})
-            fanout.deliver(update)
+            fanout.deliver("default", update)
             edge_update = await edge.read_until(b"\n\n")
             # django-eventstream tosses events queued before its stream first waits (it would
             # re-read them from a storage this service does not keep): deliver again until
@@ -56,7 +56,7 @@ def test_the_stream_is_django_eventstreams_through_both_paths(published):
                     direct_update = await direct.read_until(b"\n\n", timeout=0.2)
                     break
                 except TimeoutError:
-                    fanout.deliver(update)
+                    fanout.deliver("default", update)
             updates = [direct_update, edge_update]
             threads = threading.active_count()
         return starts, openings, updates, clients_on_edge, threads
@@ -85,8 +85,8 @@ def test_many_clients_share_one_thread(published):
         for stream in streams:
             await stream.read_until(OPENED)
         during = threading.active_count()
-        on_edge = sse.broadcast.clients
-        fanout.deliver(json.dumps({"total": 43, "generated_at": "x"}))
+        on_edge = sse.broadcast_of("default").clients
+        fanout.deliver("default", json.dumps({"total": 43, "generated_at": "x"}))
         received = await asyncio.gather(*(s.read_until(b'"total": 43') for s in streams))
         for stream in streams:
             await stream.__aexit__()
@@ -96,7 +96,7 @@ def test_many_clients_share_one_thread(published):
     assert on_edge == clients
     assert len(received) == clients
     assert during - before < 5, "no thread per client"
-    assert sse.broadcast.clients == 0, "every client was let go"
+    assert sse.broadcast_of("default").clients == 0, "every client was let go"
 
 
 def test_resumed_streams_are_left_to_django(published):
@@ -150,7 +150,7 @@ def test_a_miss_is_counted_once_and_streamed_without_a_thread_per_client(publish
     assert {init["total"] for init in inits} == {0}  # no visit today in the library
     assert {init["source"] for init in inits} <= {"db", "cache"} and inits[0]["source"] == "db"
     assert during - before < 5, "no thread per client"
-    assert sse.broadcast.clients == 0
+    assert sse.broadcast_of("default").clients == 0
 
 
 def test_redis_unreachable_streams_the_database_count(published, settings):
@@ -198,7 +198,9 @@ def test_an_update_arriving_while_the_stream_opens_is_sent_only_if_it_changes_th
 
     def read_then_update(raw):
         value = read(raw)
-        fanout.deliver(json.dumps({"total": total, "generated_at": "2026-11-18T10:00:01+07:00"}))
+        fanout.deliver(
+            "default", json.dumps({"total": total, "generated_at": "2026-11-18T10:00:01+07:00"})
+        )
         return value
 
     monkeypatch.setattr(edge_module, "todays_value", read_then_update)

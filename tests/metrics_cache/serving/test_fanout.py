@@ -62,7 +62,7 @@ def fan_out(settings, monkeypatch):
     name = f"libdash-fanout-test-{os.getpid()}"
     settings.REDIS_URL = f"{settings.REDIS_URL}?client_name={name}"
     delivered: list[dict] = []
-    monkeypatch.setattr(fanout, "deliver", lambda data: delivered.append(json.loads(data)))
+    monkeypatch.setattr(fanout, "deliver", lambda _, data: delivered.append(json.loads(data)))
     loop = asyncio.new_event_loop()
     task = loop.create_task(fanout._subscribe_forever())
 
@@ -73,7 +73,12 @@ def fan_out(settings, monkeypatch):
             loop.run_until_complete(asyncio.sleep(0.05))
 
     def subscribers() -> list[dict]:
-        return [c for c in get_redis_connection("default").client_list() if c["name"] == name]
+        """The fan-out's subscribed connections (it reads the counts on another)."""
+        return [
+            c
+            for c in get_redis_connection("default").client_list()
+            if c["name"] == name and int(c["sub"]) > 0
+        ]
 
     try:
         yield delivered, run_until, subscribers

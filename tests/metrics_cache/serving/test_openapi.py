@@ -33,7 +33,7 @@ def test_openapi_json_documents_every_answer(client):
     increment = document["paths"]["/api/visitors/today/increment"]["post"]
     assert {"400", "401", "403", "409"} <= set(increment["responses"])
     tags = {tag["name"] for tag in document["tags"]}
-    assert tags == {"Visitors", "Books", "Reports", "Operations"}
+    assert tags == {"Visitors", "Books", "Reports", "Network", "Operations"}
     visits = document["paths"]["/api/reports/visits"]["get"]
     assert visits["tags"] == ["Reports"]
     assert {"200", "202", "304", "400"} <= set(visits["responses"])

@@ -22,7 +22,7 @@ def test_the_page_carries_its_labels_and_the_library_s_yesterday(settings):
     )
     assert "https://" not in page  # nothing from elsewhere
     config = json.loads(page.split('id="config" type="application/json">')[1].split("</script>")[0])
-    assert set(config) == {"today", "yesterday"}
+    assert set(config) == {"base", "today", "yesterday"} and config["base"] == ""
 
 
 def test_the_page_speaks_indonesian():

@@ -1,0 +1,203 @@
+"""Many libraries in one deployment, with real processes on loopback: three SLiMS databases
+on MariaDB (one reached directly, one through a proxy that goes away, one through a proxy that
+stops forwarding), one Redis, daphne, two worker processes and beat. Each library's count is
+its own and follows its check-ins; the network's stream and listing see them all; a library
+whose database is unreachable or hanging delays no other library's figures."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connections
+
+from bench.harness.processes import (
+    free_port,
+    service_env,
+    start_beat,
+    start_redis,
+    start_web,
+    start_worker,
+    stop,
+    wait_for,
+)
+from demo.schema import create_statements
+from demo.writer import WRITER_CREDENTIALS, library_writer
+from tests.conftest import READER, grant_select
+from tests.e2e.faults import HangingProxy, TcpProxy, get
+from tests.e2e.sse import SSEClient
+from tests.support.library import LibraryRows
+
+pytestmark = [
+    pytest.mark.django_db(databases=["default", "library"], transaction=True),
+    pytest.mark.skipif(
+        connections["library"].vendor != "mysql", reason="the proxies speak to MariaDB"
+    ),
+]
+
+INTERVAL_MS = 1000
+# A library's count follows a check-in within the fast loop's interval and a few seconds.
+FOLLOWS_WITHIN_SECONDS = 8
+ZONES = {"pusat": "Asia/Jakarta", "timur": "Asia/Jayapura", "utara": "Asia/Jakarta"}
+
+
+def _database(name: str) -> str:
+    return f"{connections['library'].settings_dict['NAME']}_{name}"
+
+
+def _url(name: str, port: int) -> str:
+    return f"mysql://{READER['USER']}:{READER['PASSWORD']}@127.0.0.1:{port}/{_database(name)}"
+
+
+def _rows(name: str):
+    """A writer on one of the network's SLiMS databases (as SLiMS itself writes)."""
+    settings_dict = connections["library"].settings_dict
+    writer = type(connections["library"])(
+        {**settings_dict, **WRITER_CREDENTIALS, "NAME": _database(name)}, alias=f"network-{name}"
+    )
+    with writer.cursor() as cursor:
+        cursor.execute("SET SESSION TRANSACTION READ WRITE")
+    return writer
+
+
+def checkins(name: str, count: int) -> None:
+    writer = _rows(name)
+    try:
+        now = datetime.now(ZoneInfo(ZONES[name])).replace(tzinfo=None, microsecond=0)
+        rows = LibraryRows(writer)
+        for _ in range(count):
+            rows.visit(now - timedelta(seconds=1))
+    finally:
+        writer.close()
+
+
+@pytest.fixture(scope="module")
+def network(library_tables, django_db_blocker, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("network")
+    mariadb_port = int(connections["library"].settings_dict.get("PORT") or 3306)
+    gone, hanging = TcpProxy(mariadb_port, free_port()), HangingProxy(mariadb_port, free_port())
+    gone.start(), hanging.start()
+    with django_db_blocker.unblock(), library_writer() as admin, admin.cursor() as cursor:
+        for name in ZONES:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{_database(name)}`")
+            cursor.execute(f"CREATE DATABASE `{_database(name)}` CHARACTER SET utf8mb4")
+            cursor.execute(f"USE `{_database(name)}`")
+            for statement in create_statements("mysql"):
+                cursor.execute(statement)
+            grant_select(cursor, _database(name))
+        cursor.execute(f"USE `{connections['library'].settings_dict['NAME']}`")
+        env = service_env(tmp / "app.sqlite3")
+    ports = {"pusat": mariadb_port, "timur": gone.port, "utara": hanging.port}
+    (tmp / "libraries.toml").write_text("".join(
+        f'[libraries.{name}]\nname = "Perpustakaan {name.title()}"\n'
+        f'database_url = "{_url(name, ports[name])}"\ntime_zone = "{ZONES[name]}"\n\n'
+        for name in ZONES
+    ))  # fmt: skip
+    redis_port, web_port = free_port(), free_port()
+    for name in ("LIBRARY_DATABASE_URL", "CELERY_BROKER_URL"):
+        env.pop(name, None)
+    env.update(
+        LIBRARIES_FILE=str(tmp / "libraries.toml"),
+        DATA_DIR=str(tmp),
+        REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+        VISITOR_SYNC_MIN_INTERVAL_MS=str(INTERVAL_MS),
+        VISITOR_SYNC_BUFFER_MS="0",
+        TODAY_COUNT_MODE="delta",
+    )
+    import subprocess
+    import sys
+
+    from bench.harness.processes import ROOT
+
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
+                   env=env, check=True, timeout=300)  # fmt: skip
+    processes = []
+    try:
+        processes.append(start_redis(redis_port, tmp / "redis.log"))
+        processes.append(start_web(env, web_port, tmp / "web.log"))
+        # Prefork: the tasks' time limits hold, so a hanging library costs one process a while.
+        processes.append(start_worker(env, tmp / "worker.log", pool=("--concurrency", "2")))
+        processes.append(start_beat(env, tmp / "beat.log"))
+        yield {"port": web_port, "gone": gone, "hanging": hanging, "tmp": tmp}
+    finally:
+        for process in reversed(processes):
+            stop(process)
+        gone.stop(), hanging.stop()
+        with django_db_blocker.unblock(), library_writer() as admin, admin.cursor() as cursor:
+            for name in ZONES:
+                cursor.execute(f"DROP DATABASE IF EXISTS `{_database(name)}`")
+
+
+def body(port: int, path: str):
+    status, raw = get(port, path)
+    return status, json.loads(raw)
+
+
+def today(port: int, name: str) -> int | None:
+    status, answer = body(port, f"/l/{name}/api/visitors/today")
+    return answer.get("total") if status == 200 else None
+
+
+def test_each_library_counts_its_own_check_ins(network):
+    port = network["port"]
+    status, listed = body(port, "/api/libraries")
+    assert status == 200
+    assert [(lib["slug"], lib["name"], lib["time_zone"]) for lib in listed] == [
+        (name, f"Perpustakaan {name.title()}", zone) for name, zone in ZONES.items()
+    ]
+    checkins("pusat", 3)
+    checkins("timur", 5)
+    wait_for(lambda: today(port, "pusat") == 3 and today(port, "timur") == 5, 30, "both counts")
+    # Several libraries and none named default: the unprefixed paths point to the listing.
+    status, unprefixed = body(port, "/api/visitors/today")
+    assert status == 404 and "/api/libraries" in unprefixed["message"]
+    # A library's dates are its own zone's.
+    assert body(port, "/l/timur/api/visitors/today")[1]["date"] == (
+        datetime.now(ZoneInfo("Asia/Jayapura")).date().isoformat()
+    )
+    status, missing = body(port, "/l/nowhere/api/visitors/today")
+    assert status == 404 and "/api/libraries" in missing["message"]
+
+
+def test_the_network_stream_follows_every_library(network):
+    port = network["port"]
+    client = SSEClient(port, "/api/network/today/stream")
+    try:
+        init = client.wait_for("init", 15)
+        assert set(init["libraries"]) == set(ZONES)
+        before = init["libraries"]["pusat"] or 0
+        checkins("pusat", 2)
+        update = client.wait_for("update", 15, lambda data: data["slug"] == "pusat")
+        assert update["total"] == before + 2
+        assert update["network_total"] >= update["total"]
+    finally:
+        client.close()
+
+
+def test_one_library_gone_and_another_hanging_delay_no_other(network):
+    port = network["port"]
+    network["gone"].stop()
+    network["hanging"].hang()
+    # Let the failing libraries' ticks start failing and hanging first.
+    time.sleep(3)
+    for round_ in range(3):
+        before = today(port, "pusat")
+        checkins("pusat", 1)
+        started = time.monotonic()
+        wait_for(lambda b=before: today(port, "pusat") == b + 1, FOLLOWS_WITHIN_SECONDS,
+                 f"pusat's count in round {round_}")  # fmt: skip
+        assert time.monotonic() - started < FOLLOWS_WITHIN_SECONDS
+    states = {lib["slug"]: lib["state"] for lib in body(port, "/api/libraries")[1]}
+    assert states["pusat"] == "ok"
+    wait_for(
+        lambda: body(port, "/api/libraries")[1][1]["state"] == "unreachable", 30, "timur marked"
+    )
+    # Its figures stay at their last good values meanwhile.
+    assert today(port, "timur") == 5
+    status, health = body(port, "/health")
+    assert status == 200 and health["status"] == "degraded"
+    assert health["libraries"]["timur"]["checks"]["library_db"] == "unreachable"
+    assert health["libraries"]["pusat"]["status"] in ("ok", "degraded")
