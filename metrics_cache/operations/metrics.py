@@ -10,6 +10,7 @@ from django_eventstream.views import get_listener_manager
 from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 
+from config.library import all_libraries, serving
 from metrics_cache.serving import fanout, stream
 from metrics_cache.serving.instruments import REGISTRY
 from metrics_cache.snapshots import store
@@ -17,30 +18,42 @@ from metrics_cache.snapshots.registry import METRICS
 from metrics_cache.today.loop import loop_status
 
 
+def _library_figures(slug: str, ages, loop_duration, loop_success) -> None:
+    now = time.time()
+    for metric in METRICS:
+        stored = store.read(metric.name)
+        if stored is not None:
+            ages.add_metric([slug, metric.name], now - stored.generated_at.timestamp())
+    status = loop_status()
+    if status["last_duration_ms"] is not None:
+        loop_duration.add_metric([slug], status["last_duration_ms"] / 1000)
+    if status["last_success_at"]:
+        success = datetime.fromisoformat(status["last_success_at"]).timestamp()
+        loop_success.add_metric([slug], success)
+
+
 class SharedCollector:
     def collect(self):
         ages = GaugeMetricFamily(
-            "libdash_snapshot_age_seconds", "Age of each snapshot in Redis", labels=["metric"]
+            "libdash_snapshot_age_seconds",
+            "Age of each snapshot in Redis",
+            labels=["library", "metric"],
         )
         loop_duration = GaugeMetricFamily(
-            "libdash_fast_loop_last_duration_seconds", "Duration of the last fast-loop tick"
+            "libdash_fast_loop_last_duration_seconds",
+            "Duration of the last fast-loop tick",
+            labels=["library"],
         )
         loop_success = GaugeMetricFamily(
-            "libdash_fast_loop_last_success_timestamp_seconds", "When a tick last succeeded"
+            "libdash_fast_loop_last_success_timestamp_seconds",
+            "When a tick last succeeded",
+            labels=["library"],
         )
         up = GaugeMetricFamily("libdash_redis_up", "1 when Redis answered this scrape")
         try:
-            now = time.time()
-            for metric in METRICS:
-                stored = store.read(metric.name)
-                if stored is not None:
-                    ages.add_metric([metric.name], now - stored.generated_at.timestamp())
-            status = loop_status()
-            if status["last_duration_ms"] is not None:
-                loop_duration.add_metric([], status["last_duration_ms"] / 1000)
-            if status["last_success_at"]:
-                success = datetime.fromisoformat(status["last_success_at"]).timestamp()
-                loop_success.add_metric([], success)
+            for library in all_libraries():
+                with serving(library):
+                    _library_figures(library.slug, ages, loop_duration, loop_success)
             up.add_metric([], 1)
         except RedisError:
             up.add_metric([], 0)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
+from metrics_cache.operations.breaker import unless_unreachable
 from metrics_cache.reports.catalog import after_folds, copy_lookups
 
 
 @shared_task(name="metrics_cache.copy_report_lookups", ignore_result=True, time_limit=120)
+@unless_unreachable
 def copy_report_lookups() -> dict[str, str]:
     """Copies the names of rooms, member types, collection types and locations (a few dozen
     rows each); {table: "" or why it could not be read}."""
@@ -21,6 +23,7 @@ WAIT_FOR_BUILD_SECONDS = 10
 
 
 @shared_task(name="metrics_cache.refresh_circulation", ignore_result=True, time_limit=120)
+@unless_unreachable
 def refresh_circulation(*, until_built: bool = False) -> str:
     """Counts the stale days' breakdowns again and re-reads the open loans by primary key
     (returns, renewals, deletions): every few minutes, after the fold of new loans; at

@@ -8,6 +8,7 @@ from celery import shared_task
 
 from metrics_cache.base import keys
 from metrics_cache.base.redis import run_once
+from metrics_cache.operations.breaker import unless_unreachable
 from metrics_cache.rollups import jobs, verification
 from metrics_cache.rollups.sources import sources
 
@@ -25,6 +26,7 @@ BUILD_STEP_PAUSE_SECONDS = 1
     soft_time_limit=keys.GROUP_RUN_TIME_LIMIT_SECONDS - 60,
     time_limit=keys.GROUP_RUN_TIME_LIMIT_SECONDS,
 )
+@unless_unreachable
 def fold_rollups() -> str:
     """One step of the rollups' first build (or of folding new rows); queues the next step
     while the build is not over. Beat also runs it every few minutes, so a lost message or a
@@ -46,6 +48,7 @@ def fold_rollups() -> str:
     soft_time_limit=VERIFY_TIME_LIMIT_SECONDS - 60,
     time_limit=VERIFY_TIME_LIMIT_SECONDS,
 )
+@unless_unreachable
 def verify_rollups() -> None:
     """The weekly drift check: each source recomputed side by side and swapped in."""
     for name in sources():

@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from metrics_cache.base import keys
 from metrics_cache.base.redis import client, run_once
+from metrics_cache.operations.breaker import unless_unreachable
 from metrics_cache.snapshots import refresh
 from metrics_cache.snapshots.registry import BY_NAME, GROUPS, in_group
 
@@ -24,6 +25,7 @@ TASK_LIMITS = {
 
 
 @shared_task(name="metrics_cache.refresh_group", **TASK_LIMITS)
+@unless_unreachable
 def refresh_group(group: str, force: bool = True) -> None:
     """The daily job of one group (visitors or books). A run never overlaps itself."""
     if group not in GROUPS:
@@ -36,6 +38,7 @@ def refresh_group(group: str, force: bool = True) -> None:
 
 
 @shared_task(name="metrics_cache.refresh_metric", **TASK_LIMITS)
+@unless_unreachable
 def refresh_metric(metric: str, force: bool = False) -> None:
     """One metric, queued by a cache miss (restores from its record when it can) or the admin."""
     if metric not in BY_NAME:

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from metrics_cache.management.libraries import LibraryCommand
 from metrics_cache.operations.doctor import examine
 
 
-class Command(BaseCommand):
+class Command(LibraryCommand):
     help = (
         "Check the SLiMS database the service reads: tables, columns, indexes on the date "
         "columns, engines and row counts, and the EXPLAIN of each scheduled query. Read-only."
     )
 
     def add_arguments(self, parser):
+        super().add_arguments(parser)
         parser.add_argument("--no-explain", action="store_true", help="skip the EXPLAIN plans")
 
-    def handle(self, *args, no_explain=False, **options):
+    def handle_library(self, *args, no_explain=False, **options):
         report = examine(explain=not no_explain)
         out = self.stdout
         if report.tables:

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from metrics_cache.management.libraries import LibraryCommand
 from metrics_cache.snapshots import refresh
 from metrics_cache.snapshots.registry import BY_NAME, METRICS
 from metrics_cache.snapshots.tasks import refresh_metric
 
 
-class Command(BaseCommand):
+class Command(LibraryCommand):
     help = "Compute snapshots from the library database now (all, or --only NAME ...)."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
         parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(BY_NAME))
         parser.add_argument("--async", action="store_true", dest="run_async",
                             help="queue the refreshes on the Celery worker instead")  # fmt: skip
 
-    def handle(self, *args, only=None, run_async=False, **options) -> None:
+    def handle_library(self, *args, only=None, run_async=False, **options) -> None:
         names = only or [metric.name for metric in METRICS]
         if run_async:
             for name in names:

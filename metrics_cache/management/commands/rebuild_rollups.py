@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
-
+from metrics_cache.management.libraries import LibraryCommand
 from metrics_cache.rollups import engine, jobs, verification
 from metrics_cache.rollups.sources import sources
 
 
-class Command(BaseCommand):
+class Command(LibraryCommand):
     help = (
         "Recompute the rollups of SLiMS's tables side by side in short chunks, swap them in and "
         "report what differed. Runs the first build to its end where it is not over."
     )
 
     def add_arguments(self, parser):
+        super().add_arguments(parser)
         parser.add_argument("--source", choices=sorted(sources()), action="append")
 
-    def handle(self, *args, **options) -> None:
+    def handle_library(self, *args, **options) -> None:
         for name in options["source"] or list(sources()):
             state = engine.live_state(name)
             if state is None or state.built_at is None:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from metrics_cache.management.libraries import LibraryCommand
 from metrics_cache.today import loop, modes
 
 
-class Command(BaseCommand):
+class Command(LibraryCommand):
     help = "Count today's visits exactly, reset the fast loop's state, store and push the figure."
 
-    def handle(self, *args, **options) -> None:
+    def handle_library(self, *args, **options) -> None:
         day = timezone.localdate()
         old, result = loop.recount(day)
         before = "unknown" if old is None else str(old["total"])

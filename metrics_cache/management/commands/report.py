@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone, translation
 
+from metrics_cache.management.libraries import LibraryCommand
 from metrics_cache.reports import params
 from metrics_cache.reports.answers import Building, annual_answer, answer, circulation_answer
 from metrics_cache.reports.catalog import reports, sources
 from metrics_cache.serving.report_views import render
 
 
-class Command(BaseCommand):
+class Command(LibraryCommand):
+    every_library_by_default = False
+
     help = (
         "Write a report (visits, loans, annual, circulation) as JSON, CSV or XLSX: the same "
         "bytes as /api/reports/<report> with the same parameters."
     )
 
     def add_arguments(self, parser):
+        super().add_arguments(parser)
         parser.add_argument("report", help="visits, loans, annual or circulation")
         parser.add_argument("--year", help="annual: the year (default: this year)")
         parser.add_argument("--from", dest="from", help="first day, YYYY-MM-DD")
@@ -30,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--language", default="en", help="XLSX headers: en or id")
         parser.add_argument("--output", help="file to write (default: stdout)")
 
-    def handle(self, *args, **options):
+    def handle_library(self, *args, **options):
         name = options["report"]
         names = [*reports(), "annual", "circulation"]
         if name not in names:

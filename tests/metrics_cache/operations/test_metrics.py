@@ -31,9 +31,13 @@ def test_prometheus_metrics(library, client, settings):
     assert answers("weekly", "hit") == hits + 1
     assert answers("monthly", "warming") == warming + 1
     text = client.get("/metrics").content.decode()
-    assert re.search(r'^libdash_snapshot_age_seconds\{metric="weekly"\} [0-9.]+$', text, re.M)
-    assert re.search(r"^libdash_fast_loop_last_duration_seconds [0-9.e-]+$", text, re.M)
-    assert re.search(r"^libdash_fast_loop_last_success_timestamp_seconds [0-9.e+]+$", text, re.M)
+    # Each library's figures carry its slug.
+    weekly = r'^libdash_snapshot_age_seconds\{library="default",metric="weekly"\} [0-9.]+$'
+    assert re.search(weekly, text, re.M)
+    duration = r'^libdash_fast_loop_last_duration_seconds\{library="default"\} [0-9.e-]+$'
+    assert re.search(duration, text, re.M)
+    success = r'^libdash_fast_loop_last_success_timestamp_seconds\{library="default"\} [0-9.e+]+$'
+    assert re.search(success, text, re.M)
     assert "libdash_sse_clients 0.0" in text
     assert 'libdash_request_duration_seconds_count{method="GET",route="api/visitors/weekly"}' in (
         text
