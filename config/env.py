@@ -110,6 +110,17 @@ def env_networks(name: str) -> list[str]:
     return networks
 
 
+def env_addresses(name: str) -> list[tuple[str, int]]:
+    """host:port pairs, comma-separated (`10.0.0.5:26379, 10.0.0.6:26379`)."""
+    found = []
+    for part in env_list(name, []):
+        host, _, port = part.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise _bad(name, part, "host:port pairs, comma-separated")
+        found.append((host.strip("[]"), int(port)))
+    return found
+
+
 def time_zone_or_none(raw: str) -> str | None:
     """`raw` if it names an IANA time zone, else None."""
     try:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from config import libraries
+from config import libraries, services
 from config.env import (
     COUNT_MODES,
+    env_addresses,
     env_bool,
     env_choice,
     env_cron,
@@ -130,15 +131,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis and Celery --------------------------------------------------------------------------
 REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6379/0")
-CACHES = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "libdash",
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
-    }
-}
-CELERY_BROKER_URL = env_redis_url("CELERY_BROKER_URL", redis_url_with_next_db(REDIS_URL))
+# Redis Sentinel instead of REDIS_URL's host and port (the database numbers stay REDIS_URL's).
+REDIS_SENTINELS = env_addresses("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER")
+services.check(REDIS_SENTINELS, REDIS_SENTINEL_MASTER)
+CACHES = {"default": services.cache(REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER)}
+CELERY_BROKER_URL = services.broker(
+    env_redis_url("CELERY_BROKER_URL", redis_url_with_next_db(REDIS_URL)), REDIS_SENTINELS
+)
+CELERY_BROKER_TRANSPORT_OPTIONS = services.broker_options(REDIS_SENTINEL_MASTER)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -148,10 +149,9 @@ CELERY_TIMEZONE = LIBRARY_TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A job is acknowledged once done: a worker killed mid-job (or its host gone) leaves it to
-# another worker, which the broker hands it to once the visibility timeout passes.
+# another worker, which the broker hands it to once its visibility timeout passes.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60}
 
 # --- The service -------------------------------------------------------------------------------
 TODAY_COUNT_MODE = (_home and _home.count_mode) or env_choice(

@@ -6,7 +6,11 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
+import redis.asyncio as aioredis
+import redis.asyncio.sentinel as aioredis_sentinel
+from django.conf import settings
 from django_redis import get_redis_connection
 from redis.exceptions import LockError, RedisError
 
@@ -18,6 +22,25 @@ LEASE_SECONDS = 30
 def client():
     """The cache's Redis client (django-redis's pooled connection for CACHES["default"])."""
     return get_redis_connection("default")
+
+
+def async_client(*, blocking_pool: int | None = None, **options) -> aioredis.Redis:
+    """An asyncio client of the cache's Redis: REDIS_URL's server, or the primary Sentinel
+    names (asked again after a failover). `blocking_pool`: at most that many connections,
+    a burst waiting its turn (on REDIS_URL's server; Sentinel's pool is not bounded)."""
+    if settings.REDIS_SENTINELS:
+        sentinel = aioredis_sentinel.Sentinel(
+            settings.REDIS_SENTINELS,
+            sentinel_kwargs={"socket_timeout": options.get("socket_connect_timeout", 2)},
+        )
+        number = urlsplit(settings.REDIS_URL).path.strip("/") or "0"
+        return sentinel.master_for(settings.REDIS_SENTINEL_MASTER, db=int(number), **options)
+    if blocking_pool is None:
+        return aioredis.Redis.from_url(settings.REDIS_URL, **options)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.REDIS_URL, max_connections=blocking_pool, **options
+    )
+    return aioredis.Redis(connection_pool=pool)
 
 
 class LockTaken(RuntimeError):

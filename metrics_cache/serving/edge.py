@@ -19,7 +19,6 @@ import logging
 import time
 import weakref
 
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
@@ -28,6 +27,7 @@ from redis.exceptions import RedisError
 
 from config.library import current, serving
 from metrics_cache.base import keys
+from metrics_cache.base.redis import async_client
 from metrics_cache.serving import (
     answers,
     clients,
@@ -92,15 +92,13 @@ class Edge:
             # per read); one asyncio.timeout around the whole call bounds it instead.
             # A bounded pool that makes a burst wait its turn (a reconnect storm of SSE
             # clients) instead of failing over to Django when connections run out.
-            pool = aioredis.BlockingConnectionPool.from_url(
-                settings.REDIS_URL,
-                max_connections=REDIS_CONNECTIONS,
+            client = async_client(
+                blocking_pool=REDIS_CONNECTIONS,
                 # asyncio.timeout(REDIS_TIMEOUT_SECONDS) around each call bounds these waits
                 # (for a free connection, for a new one) whatever they are set to.
-                timeout=REDIS_TIMEOUT_SECONDS,  # pragma: no mutate
+                **({} if settings.REDIS_SENTINELS else {"timeout": REDIS_TIMEOUT_SECONDS}),
                 socket_connect_timeout=REDIS_TIMEOUT_SECONDS,  # pragma: no mutate
             )
-            client = aioredis.Redis(connection_pool=pool)
             script = client.register_script(throttling.COUNT_AND_READ)
             self._scripts[loop] = script
         return script

@@ -15,13 +15,12 @@ import asyncio
 import json
 import logging
 
-import redis.asyncio as aioredis
-from django.conf import settings
 from django_eventstream.event import Event
 from django_eventstream.views import get_listener_manager
 
 from config.library import all_libraries, serving
 from metrics_cache.base import keys
+from metrics_cache.base.redis import async_client
 from metrics_cache.serving import stream
 from metrics_cache.today.publishing import todays_value
 
@@ -88,9 +87,7 @@ async def _subscribe_forever() -> None:
     subscribed = channels()
     delay, failing = RECONNECT_FIRST_SECONDS, False
     while True:
-        client = aioredis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=15
-        )
+        client = async_client(socket_connect_timeout=2, health_check_interval=15)
         try:
             async with client.pubsub() as pubsub:
                 await pubsub.subscribe(*subscribed)
