@@ -35,13 +35,24 @@ def normalise(argv: list[str]) -> list[str]:
 
 def test_compose_has_the_whole_deployment_with_healthchecks():
     services = COMPOSE["services"]
-    assert set(services) == {"mariadb", "redis", "setup", *PROCESSES}
+    sentinel = {"redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"}
+    assert set(services) == {"mariadb", "redis", "setup", *PROCESSES, *sentinel}
+    # The Sentinel profile's services start only when it is asked for.
+    assert {name for name, service in services.items() if service.get("profiles")} == sentinel
     for name in ("mariadb", "redis", *PROCESSES):
         assert "healthcheck" in services[name], name
     for name in PROCESSES:
         depends = services[name]["depends_on"]
         assert depends["setup"]["condition"] == "service_completed_successfully"
         assert depends["mariadb"]["condition"] == "service_healthy"
+
+
+def test_compose_scales_the_worker_and_its_sentinels_watch_its_redis():
+    services = COMPOSE["services"]
+    assert services["worker"]["deploy"]["replicas"] == "${WORKER_REPLICAS:-2}"
+    assert services["redis-replica"]["command"][-3:] == ["--replicaof", "redis", "6379"]
+    monitor = "sentinel monitor libdash redis 6379 2"
+    assert monitor in services["sentinel-1"]["command"][2].replace("\n ", "\n")
 
 
 def test_compose_runs_the_procfile_commands():
