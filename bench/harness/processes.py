@@ -55,7 +55,11 @@ def start_worker(env: dict[str, str], log: Path, *, ready_within: float = 60,
          "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
         env, log,
     )  # fmt: skip
-    wait_for(lambda: b"ready." in log.read_bytes(), ready_within, f"worker ready ({log})")
+    try:
+        wait_for(lambda: b"ready." in log.read_bytes(), ready_within, f"worker ready ({log})")
+    except BaseException:
+        stop(process)
+        raise
     return process
 
 
@@ -160,7 +164,11 @@ def start_web(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
         except OSError:
             return False
 
-    wait_for(healthy, 60, f"daphne on port {port} ({log})")
+    try:
+        wait_for(healthy, 60, f"daphne on port {port} ({log})")
+    except BaseException:
+        stop(process)  # never left behind serving a failed test's settings
+        raise
     return process
 
 
