@@ -9,10 +9,14 @@ class MetricsCacheConfig(AppConfig):
         """System checks and signal handlers, connected here rather than at import."""
         from celery.signals import beat_init, worker_ready
         from django.core.checks import Tags, register
+        from django.db.backends.signals import connection_created
 
-        from metrics_cache.operations import checks, schedules
+        from metrics_cache.operations import checks, host_slots, schedules
 
         register(checks.configuration_checks)
         register(checks.library_tables_check, Tags.database)
         beat_init.connect(schedules.sync_schedules_on_beat_start, dispatch_uid="libdash.beat")
+        connection_created.connect(
+            host_slots.limit_library_connections, dispatch_uid="libdash.host_slots"
+        )
         worker_ready.connect(schedules.prewarm_on_start, dispatch_uid="libdash.prewarm")

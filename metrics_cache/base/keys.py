@@ -66,6 +66,11 @@ def prewarm_boot() -> str:
     return f"{prefix()}:prewarm:boot"
 
 
+def host_slots(host: str) -> str:
+    """The statements running on one library database server (every library on it)."""
+    return f"{PREFIX}:host:{host}:statements"
+
+
 def today_count() -> str:
     """Today's visitor count, written by the fast loop: {"total", "date", "generated_at"}."""
     return f"{prefix()}:today:count"
