@@ -48,6 +48,11 @@ def warming(metric: str) -> str:
     return f"{prefix()}:warming:{metric}"
 
 
+def library_jobs() -> str:
+    """Held by the one job of the library running (its ticks apart)."""
+    return f"{prefix()}:lock:jobs"
+
+
 def group_lock(group: str) -> str:
     return f"{prefix()}:lock:group:{group}"
 

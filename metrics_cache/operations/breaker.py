@@ -1,21 +1,31 @@
 """A library whose database stopped answering is left alone: its folds, snapshots and copies
 are skipped (its figures stay at their last good values) until its fast loop, which keeps
-probing with backoff, reaches it again. Other libraries' jobs never wait on it."""
+probing with backoff, reaches it again. And one library's jobs run one at a time, wherever
+the workers are (its fast loop's ticks apart): a library whose database hangs holds at most
+one worker process with them, so the other libraries' jobs and ticks keep going."""
 
 from __future__ import annotations
 
 import functools
 import logging
+from contextvars import ContextVar
 
+from celery import current_task
 from redis.exceptions import RedisError
 
 from config.library import current
+from config.library_tasks import LIBRARY_KWARG
 from metrics_cache.base import keys
-from metrics_cache.base.redis import client
+from metrics_cache.base.redis import client, run_once
 from metrics_cache.network.states import UNREACHABLE, state
 
 logger = logging.getLogger(__name__)
 SKIPPED = "unreachable"
+REQUEUED = "requeued"
+# A job that finds another of its library's running is queued again this much later.
+REQUEUE_SECONDS = 5
+
+_running_one = ContextVar("running_one_of_its_library_s_jobs", default=False)
 
 
 def is_open() -> bool:
@@ -28,8 +38,10 @@ def is_open() -> bool:
     return state(loop) == UNREACHABLE
 
 
-def unless_unreachable(job):
-    """A job of the current library, skipped while its breaker is open."""
+def unless_unreachable(job, *, one_at_a_time: bool = True):
+    """A job of the current library, skipped while its breaker is open, and run while no
+    other job of the library runs (else queued again a few seconds later; called outside a
+    worker, or from inside another of its jobs, it runs at once)."""
 
     @functools.wraps(job)
     def run(*args, **kwargs):
@@ -37,6 +49,26 @@ def unless_unreachable(job):
             logger.warning("%s skipped for library %s: its database is unreachable",
                            job.__name__, current().slug)  # fmt: skip
             return SKIPPED
-        return job(*args, **kwargs)
+        task = current_task._get_current_object()  # None outside a worker's task
+        if not one_at_a_time or _running_one.get() or task is None:
+            return job(*args, **kwargs)
+        request = task.request
+        with run_once(keys.library_jobs(), timeout=keys.GROUP_RUN_TIME_LIMIT_SECONDS) as mine:
+            if not mine:
+                again = {**(request.kwargs or {}), LIBRARY_KWARG: current().slug}
+                task.apply_async(args=list(request.args or ()), kwargs=again,
+                                 countdown=REQUEUE_SECONDS)  # fmt: skip
+                return REQUEUED
+            token = _running_one.set(True)
+            try:
+                return job(*args, **kwargs)
+            finally:
+                _running_one.reset(token)
 
     return run
+
+
+def unless_unreachable_any_time(job):
+    """As unless_unreachable, beside the library's other jobs (the weekly verification, hours
+    long, must not hold up its folds and snapshots)."""
+    return unless_unreachable(job, one_at_a_time=False)

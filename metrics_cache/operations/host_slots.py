@@ -85,8 +85,13 @@ class HostSlots:
 def limit_library_connections(sender, connection, **kwargs) -> None:
     """connection_created: every library database connection takes a slot per statement."""
     alias = connection.alias
-    if not (alias == LIBRARY_ALIAS or alias.startswith(f"{LIBRARY_ALIAS}-")):
+    # The service's own library aliases (not a probe's or the demo writer's connection).
+    if alias not in settings.DATABASES or not (
+        alias == LIBRARY_ALIAS or alias.startswith(f"{LIBRARY_ALIAS}-")
+    ):
         return
     host = host_of(connection.settings_dict)
-    if host is not None and settings.LIBRARY_HOST_CONCURRENCY:
+    # Fired again on each reconnection of the same connection object: one wrapper each.
+    wrapped = any(isinstance(w, HostSlots) for w in connection.execute_wrappers)
+    if host is not None and settings.LIBRARY_HOST_CONCURRENCY and not wrapped:
         connection.execute_wrappers.append(HostSlots(host))

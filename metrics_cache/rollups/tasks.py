@@ -8,7 +8,7 @@ from celery import shared_task
 
 from metrics_cache.base import keys
 from metrics_cache.base.redis import run_once
-from metrics_cache.operations.breaker import unless_unreachable
+from metrics_cache.operations.breaker import unless_unreachable, unless_unreachable_any_time
 from metrics_cache.rollups import jobs, verification
 from metrics_cache.rollups.sources import sources
 
@@ -48,7 +48,7 @@ def fold_rollups() -> str:
     soft_time_limit=VERIFY_TIME_LIMIT_SECONDS - 60,
     time_limit=VERIFY_TIME_LIMIT_SECONDS,
 )
-@unless_unreachable
+@unless_unreachable_any_time
 def verify_rollups() -> None:
     """The weekly drift check: each source recomputed side by side and swapped in."""
     for name in sources():

@@ -1,6 +1,6 @@
 """Many libraries in one deployment, with real processes on loopback: three SLiMS databases
 on MariaDB (one reached directly, one through a proxy that goes away, one through a proxy that
-stops forwarding), one Redis, daphne, two worker processes and beat. Each library's count is
+stops forwarding), one Redis, daphne, three worker processes and beat. Each library's count is
 its own and follows its check-ins; the network's stream and listing see them all; a library
 whose database is unreachable or hanging delays no other library's figures."""
 
@@ -27,6 +27,7 @@ from bench.harness.processes import (
 from demo.schema import create_statements
 from demo.writer import WRITER_CREDENTIALS, library_writer
 from tests.conftest import READER, grant_select
+from tests.e2e.browser import chromium, console_errors
 from tests.e2e.faults import HangingProxy, TcpProxy, get
 from tests.e2e.sse import SSEClient
 from tests.support.library import LibraryRows
@@ -118,8 +119,10 @@ def network(library_tables, django_db_blocker, tmp_path_factory):
     try:
         processes.append(start_redis(redis_port, tmp / "redis.log"))
         processes.append(start_web(env, web_port, tmp / "web.log"))
-        # Prefork: the tasks' time limits hold, so a hanging library costs one process a while.
-        processes.append(start_worker(env, tmp / "worker.log", pool=("--concurrency", "2")))
+        # Prefork, so the tasks' time limits hold. A library whose database hangs holds at most
+        # two processes (its tick, up to the tick's time limit, and one of its jobs): three
+        # leave one for the others.
+        processes.append(start_worker(env, tmp / "worker.log", pool=("--concurrency", "3")))
         processes.append(start_beat(env, tmp / "beat.log"))
         yield {"port": web_port, "gone": gone, "hanging": hanging, "tmp": tmp}
     finally:
@@ -175,6 +178,33 @@ def test_the_network_stream_follows_every_library(network):
         assert update["network_total"] >= update["total"]
     finally:
         client.close()
+
+
+def test_the_network_page_and_a_library_s_dashboard_in_a_browser(network):
+    port = network["port"]
+
+    def cell(driver, slug: str) -> str:
+        rows = driver.find_elements("css selector", f'#libraries tr[data-slug="{slug}"] td')
+        return rows[1].text.strip() if len(rows) > 1 else ""
+
+    with chromium() as driver:
+        driver.get(f"http://127.0.0.1:{port}/network")
+        wait_for(lambda: cell(driver, "timur") == "5", 30, "timur's count on /network")
+        before = int(cell(driver, "pusat"))
+        checkins("pusat", 1)
+        # Live: the page's stream, not its minute's refresh of the listing.
+        wait_for(lambda: cell(driver, "pusat") == str(before + 1), 15, "pusat's count, live")
+        total = sum(int(cell(driver, slug) or 0) for slug in ZONES)
+        wait_for(lambda: driver.find_element("id", "network-total").text == str(total), 15,
+                 "the network's total")  # fmt: skip
+        wait_for(lambda: driver.find_elements("css selector", "#annual tbody tr"), 60, "annual")
+        headers = [th.text for th in driver.find_elements("css selector", "#annual thead td")]
+        assert headers[1:] == [f"Perpustakaan {name.title()}" for name in ZONES] + ["All libraries"]
+        assert console_errors(driver) == []
+        driver.get(f"http://127.0.0.1:{port}/l/timur/")
+        wait_for(lambda: driver.find_element("id", "today-total").text == "5", 30, "timur's page")
+        assert "Perpustakaan Timur" in driver.find_element("tag name", "h1").text
+        assert console_errors(driver) == []
 
 
 def test_one_library_gone_and_another_hanging_delay_no_other(network):

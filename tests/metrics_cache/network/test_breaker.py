@@ -9,11 +9,11 @@ import pytest
 from django.utils import timezone
 
 from metrics_cache.base import keys
-from metrics_cache.base.redis import client
+from metrics_cache.base.redis import client, run_once
 from metrics_cache.operations import breaker
 from metrics_cache.reports.tasks import copy_report_lookups, refresh_circulation
 from metrics_cache.rollups.tasks import fold_rollups, verify_rollups
-from metrics_cache.snapshots.tasks import refresh_group, refresh_metric
+from metrics_cache.snapshots.tasks import prewarm, refresh_group, refresh_metric
 
 pytestmark = pytest.mark.django_db(databases=["default", "library"])
 
@@ -59,3 +59,36 @@ def test_without_redis_the_job_is_tried(library, settings):
     settings.CACHES = {"default": {**settings.CACHES["default"],
                                    "LOCATION": "redis://127.0.0.1:1/0"}}  # fmt: skip
     assert not breaker.is_open()
+
+
+def test_a_library_s_jobs_run_one_at_a_time_and_a_second_is_queued_again(library, monkeypatch):
+    """Another job of the library holds its slot: the job is queued again a few seconds later
+    (with the library it was sent for), not run beside it and not lost."""
+    queued = []
+    monkeypatch.setattr(
+        copy_report_lookups._get_current_object(), "apply_async",
+        lambda args=None, kwargs=None, **options: queued.append((args, kwargs, options)),
+    )  # fmt: skip
+    with run_once(keys.library_jobs(), timeout=60) as mine:
+        assert mine
+        result = copy_report_lookups.apply(kwargs={"library": "default"}).get()
+    assert result == breaker.REQUEUED
+    assert queued == [([], {"library": "default"}, {"countdown": breaker.REQUEUE_SECONDS})]
+    # Free again: it runs, and holds the slot while it does.
+    seen = []
+    monkeypatch.setattr(
+        "metrics_cache.reports.tasks.copy_lookups",
+        lambda: seen.append(client().exists(keys.library_jobs())) or {},
+    )
+    assert copy_report_lookups.apply(kwargs={"library": "default"}).get() == {}
+    assert seen == [1] and not client().exists(keys.library_jobs())
+
+
+def test_a_job_called_from_inside_another_runs_at_once(library, monkeypatch):
+    """prewarm runs each group's refresh itself: inside its own slot, not queued behind it."""
+    ran = []
+    monkeypatch.setattr(
+        "metrics_cache.snapshots.tasks.refresh.refresh", lambda names, force: ran.append(force)
+    )
+    prewarm.apply(kwargs={"library": "default"}).get()
+    assert ran == [False, False], "both groups refreshed within prewarm's run"

@@ -80,8 +80,11 @@ def test_only_mariadb_library_connections_take_slots(settings):
         def __init__(self, alias, settings_dict):
             self.alias, self.settings_dict, self.execute_wrappers = alias, settings_dict, []
 
-    for alias, expected in (("library", 1), ("library-timur", 1), ("default", 0)):
+    # The service's library aliases only: not the demo writer's or a probe's connection.
+    for alias, expected in (("library", 1), ("default", 0), ("library-writer", 0)):
         connection = Connection(alias, mysql)
+        host_slots.limit_library_connections(None, connection)
+        # connection_created again: the same connection object reconnecting
         host_slots.limit_library_connections(None, connection)
         assert len(connection.execute_wrappers) == expected, alias
     settings.LIBRARY_HOST_CONCURRENCY = 0
