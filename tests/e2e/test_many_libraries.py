@@ -7,7 +7,10 @@ whose database is unreachable or hanging delays no other library's figures."""
 from __future__ import annotations
 
 import json
+import re
 import time
+import urllib.parse
+import urllib.request
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -64,13 +67,13 @@ def _rows(name: str):
     return writer
 
 
-def checkins(name: str, count: int) -> None:
+def checkins(name: str, count: int, *, days_ago: int = 0) -> None:
     writer = _rows(name)
     try:
         now = datetime.now(ZoneInfo(ZONES[name])).replace(tzinfo=None, microsecond=0)
         rows = LibraryRows(writer)
         for _ in range(count):
-            rows.visit(now - timedelta(seconds=1))
+            rows.visit(now - timedelta(days=days_ago, seconds=1))
     finally:
         writer.close()
 
@@ -91,6 +94,7 @@ def network(library_tables, django_db_blocker, tmp_path_factory):
             grant_select(cursor, _database(name))
         cursor.execute(f"USE `{connections['library'].settings_dict['NAME']}`")
         env = service_env(tmp / "app.sqlite3")
+        checkins("timur", 2, days_ago=1)  # history of its own, folded at the first start
     ports = {"pusat": mariadb_port, "timur": gone.port, "utara": hanging.port}
     (tmp / "libraries.toml").write_text("".join(
         f'[libraries.{name}]\nname = "Perpustakaan {name.title()}"\n'
@@ -115,6 +119,9 @@ def network(library_tables, django_db_blocker, tmp_path_factory):
 
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
                    env=env, check=True, timeout=300)  # fmt: skip
+    subprocess.run([sys.executable, "manage.py", "createsuperuser", "--noinput", "--username",
+                    "admin", "--email", "admin@example.org"], cwd=ROOT, check=True, timeout=60,
+                   env={**env, "DJANGO_SUPERUSER_PASSWORD": "admin-for-tests"})  # fmt: skip
     processes = []
     try:
         processes.append(start_redis(redis_port, tmp / "redis.log"))
@@ -193,9 +200,9 @@ def test_the_network_page_and_a_library_s_dashboard_in_a_browser(network):
         before = int(cell(driver, "pusat"))
         checkins("pusat", 1)
         # Live: the page's stream, not its minute's refresh of the listing.
-        wait_for(lambda: cell(driver, "pusat") == str(before + 1), 15, "pusat's count, live")
+        wait_for(lambda: cell(driver, "pusat") == str(before + 1), 30, "pusat's count, live")
         total = sum(int(cell(driver, slug) or 0) for slug in ZONES)
-        wait_for(lambda: driver.find_element("id", "network-total").text == str(total), 15,
+        wait_for(lambda: driver.find_element("id", "network-total").text == str(total), 30,
                  "the network's total")  # fmt: skip
         wait_for(lambda: driver.find_elements("css selector", "#annual tbody tr"), 60, "annual")
         headers = [th.text for th in driver.find_elements("css selector", "#annual thead td")]
@@ -205,6 +212,33 @@ def test_the_network_page_and_a_library_s_dashboard_in_a_browser(network):
         wait_for(lambda: driver.find_element("id", "today-total").text == "5", 30, "timur's page")
         assert "Perpustakaan Timur" in driver.find_element("tag name", "h1").text
         assert console_errors(driver) == []
+
+
+def test_each_library_s_rows_in_the_admin_under_its_prefix(network):
+    """One login (users are the deployment's); each library's own tables under its prefix."""
+    base = f"http://127.0.0.1:{network['port']}"
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    login = f"{base}/l/timur/admin/login/"
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"',
+                      opener.open(login).read().decode()).group(1)  # fmt: skip
+    form = {"csrfmiddlewaretoken": token, "username": "admin", "password": "admin-for-tests"}
+    request = urllib.request.Request(f"{login}?next=/l/timur/admin/", headers={"Referer": login},
+                                     data=urllib.parse.urlencode(form).encode())  # fmt: skip
+    assert opener.open(request).geturl() == f"{base}/l/timur/admin/"
+
+    def folded(slug: str) -> dict[str, str]:
+        """{source: the last id folded} as the library's admin lists its rollups."""
+        page = opener.open(f"{base}/l/{slug}/admin/metrics_cache/rollupstate/").read().decode()
+        links = re.findall(r'href="(/[^"]*/rollupstate/\d+/change/)"', page)
+        assert links and all(link.startswith(f"/l/{slug}/admin/") for link in links), slug
+        rows = re.findall(r'field-source[^>]*><a[^>]*>([^<]+)</a>.*?field-last_id">([^<]*)<',
+                          page, re.S)  # fmt: skip
+        return dict(rows)
+
+    # Each library's own rows: timur's two from before the start and its five check-ins
+    # (ids 1-7), pusat's six check-ins (ids 1-6), folded at the start or in a fold since.
+    assert folded("timur")["visits"] in ("2", "7")
+    assert folded("pusat")["visits"] in ("0", "-", "3", "5", "6")
 
 
 def test_one_library_gone_and_another_hanging_delay_no_other(network):
