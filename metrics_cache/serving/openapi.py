@@ -50,8 +50,12 @@ UNAVAILABLE = OpenApiResponse(Problem, description="the cache is unreachable")
 BAD_REQUEST = OpenApiResponse(Problem, description="a malformed request")
 
 
+EVENT_STREAM = {"text/event-stream": {"schema": {"type": "string"}}}
+
+
 def document_extra_paths(result, generator, request, public):
-    """The endpoints that are not DRF views: the SSE stream, health and metrics."""
+    """The endpoints that are not DRF views: the SSE streams, the libraries, health and
+    metrics."""
     paths = result.setdefault("paths", {})
     paths["/api/visitors/today/stream"] = {
         "get": {
@@ -82,6 +86,38 @@ def document_extra_paths(result, generator, request, public):
             },
         }
     }  # fmt: skip
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Libraries"] = {"type": "array", "items": {"type": "object", "properties": {
+        "slug": {"type": "string"}, "name": {"type": "string"}, "time_zone": {"type": "string"},
+        "today": {"type": "integer", "nullable": True},
+        "state": {"type": "string", "enum": ["ok", "degraded", "unreachable"]},
+    }, "required": ["slug", "name", "time_zone", "today", "state"]}}  # fmt: skip
+    paths["/api/libraries"] = {
+        "get": {
+            "operationId": "libraries",
+            "tags": ["Network"],
+            "summary": "Every library: its count today and its state",
+            "description": (
+                "[{slug, name, time_zone, today (null before its first count), state: ok | "
+                "degraded | unreachable}]; each library is served under /l/<slug>/."
+            ),
+            "responses": {"200": {"description": "the libraries, in the file's order",
+                                  "content": {"application/json": {"schema": {
+                                      "$ref": "#/components/schemas/Libraries"}}}}},
+        }
+    }  # fmt: skip
+    paths["/api/network/today/stream"] = {
+        "get": {
+            "operationId": "network_today_stream",
+            "tags": ["Network"],
+            "summary": "Every library's count today, live (Server-Sent Events)",
+            "description": (
+                "`init` {libraries: {slug: n}, total} on every connection, `update` {slug, "
+                "total, network_total} whenever a library's count changes."
+            ),
+            "responses": {"200": {"description": "an event stream", "content": EVENT_STREAM}},
+        }
+    }
     paths["/metrics"] = {
         "get": {
             "operationId": "metrics",

@@ -34,6 +34,14 @@ def test_openapi_json_documents_every_answer(client):
     assert {"400", "401", "403", "409"} <= set(increment["responses"])
     tags = {tag["name"] for tag in document["tags"]}
     assert tags == {"Visitors", "Books", "Reports", "Network", "Operations"}
+    for path in (
+        "/api/libraries",
+        "/api/network/today/stream",
+        "/api/network/reports/annual",
+        "/api/network/reports/visits",
+        "/api/network/reports/loans",
+    ):
+        assert document["paths"][path]["get"]["tags"] == ["Network"], path
     visits = document["paths"]["/api/reports/visits"]["get"]
     assert visits["tags"] == ["Reports"]
     assert {"200", "202", "304", "400"} <= set(visits["responses"])
