@@ -5,6 +5,7 @@ apart, and the current library itself (set per request, per task, per command)."
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -79,16 +80,21 @@ class LibraryModel(models.Model):
         managed = False
 
 
-def library_fingerprint() -> str:
+def library_fingerprint(library: Library | None = None) -> str:
     """Which library database this is (engine, host, name; not the port, which a proxy may
-    change). Redis keys and snapshot records carry it, so pointing the service at another
-    library never serves the previous one's figures."""
-    database = settings.DATABASES[current().alias]
+    change): the current library's, or `library`'s. Redis keys and snapshot records carry it,
+    so pointing the service at another library never serves the previous one's figures."""
+    database = settings.DATABASES[(library or current()).alias]
     # Any separator gives each library database one distinct, stable name; another would only
     # rename the keys once (one cache refill), never mix two libraries' figures.
     identity = "|".join(  # pragma: no mutate
         str(database.get(key) or "") for key in ("ENGINE", "HOST", "NAME")
     )
+    return _digest(identity)
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest(identity: str) -> str:
     return hashlib.sha1(identity.encode()).hexdigest()[:8]
 
 

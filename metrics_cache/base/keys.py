@@ -6,14 +6,16 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from config.libraries import Library
 from config.library import library_fingerprint
 
 PREFIX = "libdash"
 
 
-def prefix() -> str:
-    """Every key names the library database it describes (see library_fingerprint)."""
-    return f"{PREFIX}:{library_fingerprint()}"
+def prefix(library: Library | None = None) -> str:
+    """Every key names the library database it describes (see library_fingerprint): the
+    current library's, or `library`'s."""
+    return f"{PREFIX}:{library_fingerprint(library)}"
 
 
 # A metric missing from the cache queues one refresh per this window, however many requests miss.
@@ -76,9 +78,9 @@ def host_slots(host: str) -> str:
     return f"{PREFIX}:host:{host}:statements"
 
 
-def today_count() -> str:
+def today_count(library: Library | None = None) -> str:
     """Today's visitor count, written by the fast loop: {"total", "date", "generated_at"}."""
-    return f"{prefix()}:today:count"
+    return f"{prefix(library)}:today:count"
 
 
 # --- today's live count -------------------------------------------------------------------------
@@ -125,9 +127,9 @@ def today_counter(day) -> str:
     return f"{prefix()}:today:counter:{day.isoformat()}"
 
 
-def today_loop_status() -> str:
+def today_loop_status(library: Library | None = None) -> str:
     """The fast loop's health: mode, last run and duration, last success, baseline, error."""
-    return f"{prefix()}:today:loop"
+    return f"{prefix(library)}:today:loop"
 
 
 def today_backoff() -> str:

@@ -4,11 +4,12 @@ count today and its state, read for every library in one round trip."""
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import timezone
 
-from config.library import all_libraries, name, serving, time_zone
+from config.library import all_libraries, name, time_zone
 from metrics_cache.base import keys
 from metrics_cache.base.redis import client
 from metrics_cache.today.publishing import todays_value
@@ -35,29 +36,41 @@ def state(loop: dict[str, str]) -> str:
     return DEGRADED if stale else OK
 
 
-def _decoded(raw: dict) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in raw.items()}
+LOOP_FIELDS = ("error", "last_success_at")
+_described: dict[int, list[tuple]] = {}
+
+
+def _described_libraries() -> list[tuple]:
+    """(slug, name, zone, count key, loop key) of each library: fixed while the process
+    runs, so worked out once (keyed by the list of libraries, which tests replace)."""
+    libraries = all_libraries()
+    found = _described.get(id(libraries))
+    if found is None or len(found) != len(libraries):
+        found = [(lib.slug, name(lib), time_zone(lib), keys.today_count(lib),
+                  keys.today_loop_status(lib)) for lib in libraries]  # fmt: skip
+        _described.clear()
+        _described[id(libraries)] = found
+    return found
 
 
 def listing() -> list[dict]:
-    """GET /api/libraries: [{slug, name, time_zone, today, state}] in the file's order."""
-    libraries = all_libraries()
+    """GET /api/libraries: [{slug, name, time_zone, today, state}] in the file's order, from
+    one Redis round trip."""
+    described = _described_libraries()
     pipeline = client().pipeline(transaction=False)
-    for library in libraries:
-        with serving(library):
-            pipeline.get(keys.today_count())
-            pipeline.hgetall(keys.today_loop_status())
+    for _, _, _, count_key, loop_key in described:
+        pipeline.get(count_key)
+        pipeline.hmget(loop_key, LOOP_FIELDS)
     replies = pipeline.execute()
+    now, todays = timezone.now(), {}
     found = []
-    for index, library in enumerate(libraries):
-        raw, loop = replies[2 * index], _decoded(replies[2 * index + 1])
-        with serving(library):  # "today" is the library's own date
-            value = todays_value(raw)
-        found.append({
-            "slug": library.slug,
-            "name": name(library),
-            "time_zone": time_zone(library),
-            "today": value["total"] if value else None,
-            "state": state(loop),
-        })  # fmt: skip
+    for index, (slug, title, zone, _, _) in enumerate(described):
+        raw, loop = replies[2 * index], replies[2 * index + 1]
+        if zone not in todays:  # "today" is the library's own date
+            todays[zone] = now.astimezone(ZoneInfo(zone)).date()
+        value = todays_value(raw, todays[zone])
+        seen = {field: v.decode() for field, v in zip(LOOP_FIELDS, loop, strict=True) if v}
+        today = value["total"] if value else None
+        found.append({"slug": slug, "name": title, "time_zone": zone, "today": today,
+                      "state": state(seen)})  # fmt: skip
     return found

@@ -16,12 +16,13 @@ from metrics_cache.base.redis import client
 logger = logging.getLogger(__name__)
 
 
-def todays_value(raw: bytes | str | None) -> dict | None:
-    """A stored count ({"total", "date", "generated_at"}) if it is dated today, else None."""
+def todays_value(raw: bytes | str | None, today: date | None = None) -> dict | None:
+    """A stored count ({"total", "date", "generated_at"}) if it is dated today (the current
+    library's, or `today`), else None."""
     if raw is None:
         return None
     value = json.loads(raw)
-    return value if value.get("date") == timezone.localdate().isoformat() else None
+    return value if value.get("date") == (today or timezone.localdate()).isoformat() else None
 
 
 def published() -> dict | None:

@@ -182,3 +182,38 @@ def test_the_network_today_is_the_earliest_of_its_libraries(two):
     with serving(first):
         ours = timezone.localdate()
     assert network_reports.earliest_today() == min(theirs, ours)
+
+
+def test_the_listing_reads_every_library_s_count_and_state_from_redis(two, monkeypatch):
+    from django.conf import settings as django_settings
+
+    from metrics_cache.base import keys
+    from metrics_cache.base.redis import client
+    from metrics_cache.network.states import listing
+
+    first, other = two
+    monkeypatch.setitem(
+        django_settings.DATABASES,
+        other.alias,
+        {"ENGINE": "django.db.backends.mysql", "HOST": "10.9.8.7", "NAME": "s"},
+    )
+    now = timezone.now()
+    theirs = now.astimezone(timezone.get_default_timezone()).date()  # Jakarta's date
+    with serving(other):
+        east = timezone.localdate()  # Jayapura's, two hours ahead
+    redis = client()
+    redis.set(keys.today_count(first), json.dumps({"total": 12, "date": theirs.isoformat()}))
+    redis.set(keys.today_count(other), json.dumps({"total": 3, "date": east.isoformat()}))
+    redis.hset(
+        keys.today_loop_status(first), mapping={"error": "", "last_success_at": now.isoformat()}
+    )
+    redis.hset(keys.today_loop_status(other), mapping={"error": "OperationalError: gone"})
+    assert listing() == [
+        {"slug": first.slug, "name": django_settings.LIBRARY_NAME, "time_zone": "Asia/Jakarta",
+         "today": 12, "state": OK},
+        {"slug": "timur", "name": "Perpustakaan Timur", "time_zone": "Asia/Jayapura",
+         "today": 3, "state": UNREACHABLE},
+    ]  # fmt: skip
+    # A count of another day is no count today.
+    redis.set(keys.today_count(other), json.dumps({"total": 3, "date": "2000-01-01"}))
+    assert listing()[1]["today"] is None
