@@ -42,6 +42,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -78,6 +79,10 @@ CHECKIN = (
 
 def main() -> None:
     args = arguments()
+    # Stopped from outside (even started in the background, where SIGINT is ignored): the
+    # processes started are stopped and MariaDB's globals restored on the way out.
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
     resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -97,6 +102,8 @@ def main() -> None:
         "",
         f"`{command_line('bench.network')}` ({datetime.now():%Y-%m-%d %H:%M}); "
         + describe(bench.machine),
+        "",
+        source_state() + ".",
     ]
     total_visits = sum(lib.visits for lib in libraries)
     report.append(
@@ -112,6 +119,24 @@ def main() -> None:
         print("\n".join(report), flush=True)
 
 
+def _interrupted(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def source_state() -> str:
+    """The commit the service ran from, and the files changed beside it."""
+    head = subprocess.run(
+        ["git", "log", "-1", "--format=%h %s"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()[:90]
+    dirty = subprocess.run(
+        ["git", "status", "--short", "--untracked-files=no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.split()[1::2]
+    return f"Source: {head}" + (f" (changed beside it: {', '.join(dirty)})" if dirty else "")
+
+
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.network", description=__doc__)
     parser.add_argument("--libraries", type=int, default=500, help="small school libraries")
@@ -119,7 +144,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--large-visits", type=int, default=1_000_000)
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--prefix", default="sch", help="slugs <prefix>-001...")
-    parser.add_argument("--work", default="/tmp/bench-network")
+    parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "bench-network"))
     parser.add_argument("--phases", default=",".join(PHASES))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=2)
@@ -160,6 +185,13 @@ def arguments() -> argparse.Namespace:
         type=int,
         default=0,
         help="SET GLOBAL max_connections for the run (restored at the end)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="more environment for the service's processes (repeatable)",
     )
     parser.add_argument(
         "--fresh",
@@ -209,8 +241,9 @@ class Sampler(threading.Thread):
     """SHOW PROCESSLIST's view every `every` s: statements running on the bench's databases and
     connections open to them (the most at once), and MariaDB's refused connections."""
 
-    def __init__(self, every: float = 0.1):
+    def __init__(self, databases: set[str], every: float = 0.1):
         super().__init__(daemon=True)
+        self.databases = databases
         self.every = every
         self.stop = threading.Event()
         self.max_running = 0
@@ -227,7 +260,7 @@ class Sampler(threading.Thread):
                 "WHERE ID <> CONNECTION_ID() AND (DB LIKE 'bench\\_net\\_%' OR DB IS NULL) "
                 "AND USER <> 'system user'"
             )
-            rows = cursor.fetchall()
+            rows = [row for row in cursor.fetchall() if row[1] is None or row[1] in self.databases]
             running = [row for row in rows if row[0] == "Query" and row[1]]
             self.samples += 1
             self.max_connections = max(self.max_connections, len(rows))
@@ -399,6 +432,7 @@ class Bench:
         self.work = work
         self.libraries = libraries
         self.by_slug = {lib.slug: lib for lib in libraries}
+        self.databases = {lib.database for lib in libraries}
         self.files = files
         self.data = work / f"data-{args.prefix}-{len(libraries)}"
         self.logs = work / f"logs-{datetime.now():%H%M%S}"
@@ -413,6 +447,7 @@ class Bench:
             VISITOR_SYNC_MIN_INTERVAL_MS=str(args.interval_ms),
             BENCH_TASK_LOG=str(self.task_log),
         )
+        self.env.update(item.split("=", 1) for item in args.env)
         self.stack = Stack(self.env, self.logs)
         self.machine = machine()
         self.machine["mariadb"] = self.scalar("SELECT VERSION()")
@@ -465,7 +500,7 @@ class Bench:
             "ORDER BY query_time DESC",
             (since.replace(tzinfo=None), until.replace(tzinfo=None)),
         )
-        return list(cursor.fetchall())
+        return [row for row in cursor.fetchall() if row[1] in self.databases]
 
     # -- Django in this process (keys, the Celery app) -----------------------------------------
     def django(self) -> None:
@@ -548,24 +583,27 @@ class Bench:
             found[lib.slug] = (total, age, (error or b"").decode())
         return found
 
-    def settle(self, what: str) -> float:
-        """Waits until every library's count is published and its loop succeeded within three
-        intervals; the seconds it took."""
+    def settle(self, what: str) -> tuple[float, int, int]:
+        """Waits (at most --settle-timeout) until every library's count is published and its
+        loop succeeded within three intervals: (seconds waited, libraries current, libraries
+        with a count today) at the end."""
         started = time.monotonic()
         limit = 3 * max(1.0, self.interval_ms / 1000)
-
-        def settled() -> bool:
+        deadline = started + self.args.settle_timeout
+        while True:
             counts = self.counts()
-            fresh = sum(
+            counted = sum(1 for total, _, _ in counts.values() if total is not None)
+            current = sum(
                 1
                 for total, age, _ in counts.values()
                 if total is not None and age is not None and age <= limit
             )
-            log(f"  settling ({what}): {fresh}/{len(counts)} libraries counted and current")
-            return fresh == len(counts)
-
-        wait_for(settled, self.args.settle_timeout, f"every library's count ({what})", 5)
-        return time.monotonic() - started
+            log(
+                f"  settling ({what}): {current}/{len(counts)} libraries current, {counted} counted"
+            )
+            if current == len(counts) or time.monotonic() > deadline:
+                return time.monotonic() - started, current, counted
+            time.sleep(5)
 
     # -- the run --------------------------------------------------------------------------------
     def run(self, report: list[str]) -> None:
@@ -593,10 +631,33 @@ class Bench:
                 self.sse(report)
             elif phase == "failover":
                 self.failover(report)
+        report.append(self.error_counts())
         report.append(
             f"\nMariaDB refused connections (Connection_errors_max_connections) during the run: "
             f"{refused_connections() - self.refused_at_start:,} "
             f"(max_connections {self.mariadb_globals()['max_connections']})."
+        )
+
+    def error_counts(self) -> str:
+        """How often the workers' logs name the errors this bench looks out for."""
+        patterns = (
+            "NoSlot",
+            "Too many connections",
+            "database is locked",
+            "raised unexpected",
+            "WorkerLostError",
+            "Hard time limit",
+            "Soft time limit",
+            "fast loop failing",
+        )
+        found = dict.fromkeys(patterns, 0)
+        for worker_log in self.logs.glob("worker-*.log"):
+            for line in worker_log.read_text(errors="replace").splitlines():
+                for pattern in patterns:
+                    if pattern in line:
+                        found[pattern] += 1
+        return (
+            "\nIn the workers' logs: " + ", ".join(f"`{k}` {v:,}" for k, v in found.items()) + "."
         )
 
     def close(self) -> None:
@@ -608,26 +669,39 @@ class Bench:
             stop(self.redis)
 
     def prepare(self, report: list[str], *, fresh: bool) -> None:
+        """`manage.py migrate`, timed. A fresh DATA_DIR starts from copies of a two-library
+        network's migrated files (the home library's and another's; every other library's
+        file is a copy of that other one), as migrating 500 SQLite files from nothing takes
+        minutes (about 500 s here); migrate then checks each and finds nothing to do."""
         if fresh:
             shutil.rmtree(self.data, ignore_errors=True)
+            self.data.mkdir(parents=True)
+            template = self.work / "template"
+            shutil.rmtree(template, ignore_errors=True)
+            pair = write_libraries_file(self.libraries[:2], template / "libraries.toml")
+            self.migrate({**self.env, "LIBRARIES_FILE": str(pair), "DATA_DIR": str(template)})
+            shutil.copy(template / "app.sqlite3", self.data / "app.sqlite3")
+            for lib in self.libraries[1:]:
+                shutil.copy(template / f"app-{self.libraries[1].slug}.sqlite3", self.own_db(lib))
         self.data.mkdir(parents=True, exist_ok=True)
         log(f"manage.py migrate ({len(self.libraries)} libraries, DATA_DIR={self.data})")
+        self.migrate_s = self.migrate(self.env)
+        report.append(
+            f"\n`manage.py migrate` over {len(self.libraries)} SQLite files "
+            f"({'copies of freshly migrated ones' if fresh else 'an earlier run'}'s): "
+            f"{self.migrate_s:.0f} s."
+        )
+
+    @staticmethod
+    def migrate(env: dict) -> float:
         started = time.monotonic()
         result = subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=3600,
-        )
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600,
+        )  # fmt: skip
         if result.returncode != 0:
             raise RuntimeError(f"migrate failed:\n{result.stdout}{result.stderr}")
-        self.migrate_s = time.monotonic() - started
-        report.append(
-            f"\n`manage.py migrate` ({'fresh' if fresh else 'existing'} DATA_DIR, "
-            f"{len(self.libraries)} SQLite files): {self.migrate_s:.0f} s."
-        )
+        return time.monotonic() - started
 
     def start_service(self, interval_ms: int, tag: str, *, web: bool = True) -> None:
         self.interval_ms = interval_ms
@@ -665,7 +739,7 @@ class Bench:
     def first_start(self, report: list[str]) -> None:
         self.redis_client().flushall()
         cpu = CpuMeter()
-        sampler = Sampler(every=1.0)
+        sampler = Sampler(self.databases, every=1.0)
         sampler.start()
         started_wall = time.time()
         self.start_service(self.args.interval_ms, "first")
@@ -717,7 +791,7 @@ class Bench:
         self.ensure_running(interval_ms, f"ticks-{interval_ms}")
         if any(not isinstance(at, datetime) for at in self.rollups().values()):
             self.wait_rollups(time.time(), self.args.first_start_timeout)
-        settle_s = self.settle(f"interval {interval_ms} ms")
+        settle_s, current, counted = self.settle(f"interval {interval_ms} ms")
         seen: dict[str, list[tuple[float, int]]] = {}
         channel_slug = {self.keys[lib.slug]["channel"].encode(): lib.slug for lib in self.libraries}
         pubsub = self.redis_client().pubsub()
@@ -740,7 +814,8 @@ class Bench:
         listening.wait(10)
         rng = random.Random(7)
         window = self.args.tick_window
-        plan = sorted((rng.uniform(0, window), lib) for lib in self.libraries)
+        plan = sorted((rng.uniform(0, window), lib.index) for lib in self.libraries)
+        plan = [(at, self.libraries[index]) for at, index in plan]
         connection = mysql()
         cursor = connection.cursor()
         client = self.redis_client()
@@ -792,8 +867,9 @@ class Bench:
             f"### Tick latency, VISITOR_SYNC_MIN_INTERVAL_MS={interval_ms}",
             "",
             f"Command: the phase `ticks`: {self.args.workers} workers x concurrency "
-            f"{self.args.concurrency} (prefork) and beat running, settled (every library "
-            f"counted, its loop current) after {settle_s:.0f} s; one check-in inserted into "
+            f"{self.args.concurrency} (prefork) and beat running; after {settle_s:.0f} s of "
+            f"settling {current}/{len(self.libraries)} libraries had their loop current "
+            f"(a success within 3 intervals) and {counted} a count today; one check-in into "
             f"each of {len(inserted)} libraries at a random time over {window:.0f} s; the "
             "delay from the INSERT to the library's count in Redis showing it (the publish on "
             "its channel, which the SET of the count goes with).",
@@ -901,7 +977,7 @@ class Bench:
         if any(not isinstance(at, datetime) for at in self.rollups().values()):
             self.wait_rollups(time.time(), self.args.first_start_timeout)
         self.settle("before the nightly run")
-        sampler = Sampler(every=0.1)
+        sampler = Sampler(self.databases, every=0.1)
         sampler.start()
         cpu = CpuMeter()
         since = datetime.now()
@@ -1144,6 +1220,7 @@ class Bench:
             0.5,
         )
         running_on_a = self.running_on("a@", queued)
+        done_before = len(self.wait_ended_quiet(queued))
         killed_at = time.time()
         self.stack.kill_worker(worker_a)
         log(
@@ -1214,7 +1291,8 @@ class Bench:
             "| all tasks succeeded | last ended after the kill | runs on both hosts at once "
             "| jobs run twice | a's running jobs rerun on b |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {target:,} | {len(running_on_a)} | {per_library_complete}/{len(self.libraries)} "
+            f"| {done_before:,} | {len(running_on_a)} "
+            f"| {per_library_complete}/{len(self.libraries)} "
             f"| {len(succeeded):,}/{len(queued):,} | {after_kill:.0f} s "
             f"| {len(overlaps)} | {twice} | {len(redelivered)}/{len(running_on_a)} |",
             "",

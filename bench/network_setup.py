@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -148,7 +149,9 @@ def seed_all(
         return None
     rows = sum(lib.visits for lib in todo)
     log(f"seeding {len(todo)} libraries ({rows:,} visits) in {shards} processes")
-    env = service_env(libraries_file, Path("/tmp/bench-network/seed-data"), 1)
+    env = service_env(
+        libraries_file, Path(tempfile.gettempdir()) / "bench-network" / "seed-data", 1
+    )
     started = time.monotonic()
     children = [
         subprocess.Popen(
