@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from zoneinfo import ZoneInfo
 
+from django.utils import timezone
 from django_eventstream.event import Event
 from django_eventstream.views import get_listener_manager
 
-from config.library import all_libraries, serving
+from config.library import all_libraries, serving, time_zone
 from metrics_cache.base import keys
 from metrics_cache.base.redis import async_client
 from metrics_cache.serving import stream
@@ -58,20 +60,27 @@ def ensure_running() -> None:
         _task = asyncio.get_running_loop().create_task(_subscribe_forever())
 
 
-def channels() -> dict[bytes, tuple[str, str]]:
-    """{Redis channel: (slug, the library's today key)} for every library."""
+def channels() -> dict[bytes, tuple[str, str, str]]:
+    """{Redis channel: (slug, the library's today key, its zone)} for every library."""
     found = {}
     for library in all_libraries():
         with serving(library):
-            found[keys.today_events_channel().encode()] = (library.slug, keys.today_count())
+            found[keys.today_events_channel().encode()] = (
+                library.slug, keys.today_count(), time_zone(library)
+            )  # fmt: skip
     return found
 
 
 async def current_counts(client, channels: dict) -> dict[str, dict | None]:
-    """{slug: today's stored count, or None} for every library, in one round trip."""
+    """{slug: today's stored count, or None} for every library, in one round trip; "today"
+    is each library's own date."""
     named = list(channels.values())
-    raw = await client.mget([key for _, key in named]) if named else []
-    return {slug: todays_value(value) for (slug, _), value in zip(named, raw, strict=True)}
+    raw = await client.mget([key for _, key, _ in named]) if named else []
+    now = timezone.now()
+    return {
+        slug: todays_value(value, now.astimezone(ZoneInfo(zone)).date())
+        for (slug, _, zone), value in zip(named, raw, strict=True)
+    }
 
 
 async def _catch_up(client, channels: dict) -> None:

@@ -166,7 +166,7 @@ def test_each_library_counts_its_own_check_ins(network):
     assert status == 404 and "/api/libraries" in unprefixed["message"]
     # A library's dates are its own zone's.
     assert body(port, "/l/timur/api/visitors/today")[1]["date"] == (
-        datetime.now(ZoneInfo("Asia/Jayapura")).date().isoformat()
+        datetime.now(ZoneInfo(ZONES["timur"])).date().isoformat()
     )
     status, missing = body(port, "/l/nowhere/api/visitors/today")
     assert status == 404 and "/api/libraries" in missing["message"]
@@ -204,9 +204,11 @@ def test_the_network_page_and_a_library_s_dashboard_in_a_browser(network):
         total = sum(int(cell(driver, slug) or 0) for slug in ZONES)
         wait_for(lambda: driver.find_element("id", "network-total").text == str(total), 30,
                  "the network's total")  # fmt: skip
+        # The annual table, its total column last (a library whose figures are not there yet is
+        # named below it instead of having a column).
         wait_for(lambda: driver.find_elements("css selector", "#annual tbody tr"), 60, "annual")
-        headers = [th.text for th in driver.find_elements("css selector", "#annual thead td")]
-        assert headers[1:] == [f"Perpustakaan {name.title()}" for name in ZONES] + ["All libraries"]
+        headers = [td.text for td in driver.find_elements("css selector", "#annual thead td")]
+        assert headers[-1] == "All libraries"
         assert console_errors(driver) == []
         driver.get(f"http://127.0.0.1:{port}/l/timur/")
         wait_for(lambda: driver.find_element("id", "today-total").text == "5", 30, "timur's page")
