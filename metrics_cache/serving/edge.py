@@ -159,13 +159,7 @@ class Edge:
         if value is None:  # a miss, or Redis unreachable: the API's own count, shared
             value, source = await self._count_today()
         at = timezone.localtime().isoformat(timespec="milliseconds")
-        response_headers = headers.as_django(
-            scope,
-            stream.HEADERS,
-            None,
-            "text/event-stream",
-            drf=False,  # pragma: no mutate (None reads as False)
-        )
+        response_headers = headers.event_stream(scope)
         fanout.ensure_running()
         await stream.serve(receive, send, response_headers, stream.init_event(value, at, source),
                            value["total"] if value else None, sequence, broadcast)  # fmt: skip

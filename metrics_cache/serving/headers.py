@@ -19,6 +19,8 @@ from django.http.request import split_domain_port, validate_host
 from django.utils.cache import cc_delim_re
 from django.utils.translation import trans_real
 
+from metrics_cache.serving.stream import HEADERS as STREAM_HEADERS
+
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"  # an HttpResponse's default, which Django's 304s carry
 # DRF's Allow for a GET view (HEAD comes with GET).
@@ -122,3 +124,15 @@ def _origin_allowed(origin: str, allowed: tuple[str, ...], patterns: tuple[str, 
         (url.scheme, url.netloc) == (listed.scheme, listed.netloc)
         for listed in map(urlsplit, allowed)
     ) or any(re.match(pattern, origin) for pattern in patterns)
+
+
+def event_stream(scope):
+    """The headers of an SSE answer served in front of Django (a library's stream, the
+    network's), as Django's stream view sends them."""
+    return as_django(
+        scope,
+        STREAM_HEADERS,
+        None,
+        "text/event-stream",
+        drf=False,  # pragma: no mutate (None reads as False)
+    )

@@ -29,13 +29,7 @@ async def serve(scope, receive, send, client, timeout: float) -> None:
     libraries = {slug: (value["total"] if value else None) for slug, value in counts.items()}
     known = [total for total in libraries.values() if total is not None]
     init = {"libraries": libraries, "total": sum(known) if known else None}
-    response_headers = headers.as_django(
-        scope,
-        stream.HEADERS,
-        None,
-        "text/event-stream",
-        drf=False,  # pragma: no mutate (None reads as False)
-    )
+    response_headers = headers.event_stream(scope)
     fanout.ensure_running()
     await stream.serve(receive, send, response_headers,
                        sse_encode_event("init", json.dumps(init)).encode(), None, sequence,
