@@ -37,6 +37,8 @@ class TcpProxy:
 
     def stop(self) -> None:
         if self._server is not None:
+            with contextlib.suppress(OSError):  # wakes the accepting thread: the port is free
+                self._server.shutdown(socket.SHUT_RDWR)
             self._server.close()
             self._server = None
         with self._lock:
@@ -197,6 +199,12 @@ class HangingProxy(TcpProxy):
 
     def hang(self) -> None:
         self.hanging.set()
+
+    def recover(self) -> None:
+        """Forwards again; the connections that hung are cut (their bytes are lost)."""
+        self.stop()
+        self.hanging.clear()
+        self.start()
 
     def _pipe(self, source: socket.socket, sink: socket.socket, observe=None) -> None:
         try:
