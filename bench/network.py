@@ -1,7 +1,8 @@
 """A network of libraries on one deployment: 500 small school libraries and a few large ones on
 MariaDB, served by the Procfile's processes with one LIBRARIES_FILE.
 
-    python -m bench.network [--libraries 500] [--large 3] [--large-visits 1000000] [--reseed]
+    python -m bench.network [--libraries 500] [--large 3] [--large-visits 1000000]
+                            [--small-visits 10000:100000] [--reseed]
                             [--phases first-start,ticks,nightly,memory,sse,failover]
                             [--intervals 5000 ...] [--workers 2] [--concurrency 2]
                             [--max-connections N] (--help lists the rest)
@@ -86,7 +87,8 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    shape = (args.libraries, args.large, args.large_visits, args.prefix)
+    small_min, small_max = map(int, args.small_visits.split(":"))
+    shape = (args.libraries, args.large, args.large_visits, args.prefix, small_min, small_max)
     libraries = network(*shape)
     files = write_libraries_file(libraries, work / f"libraries-{args.prefix}-{len(libraries)}.toml")
     seed_s = seed_all(
@@ -142,6 +144,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--libraries", type=int, default=500, help="small school libraries")
     parser.add_argument("--large", type=int, default=3, help="large libraries")
     parser.add_argument("--large-visits", type=int, default=1_000_000)
+    parser.add_argument(
+        "--small-visits",
+        default="10000:100000",
+        metavar="MIN:MAX",
+        help="the school libraries' visits, spread evenly from MIN to MAX (use another --prefix)",
+    )
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--prefix", default="sch", help="slugs <prefix>-001...")
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "bench-network"))

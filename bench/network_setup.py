@@ -48,12 +48,17 @@ class NetLibrary:
 
 
 def network(
-    small: int, large: int, large_visits: int = 1_000_000, prefix: str = "sch"
+    small: int,
+    large: int,
+    large_visits: int = 1_000_000,
+    prefix: str = "sch",
+    small_min: int = SMALL_MIN,
+    small_max: int = SMALL_MAX,
 ) -> list[NetLibrary]:
     """The libraries, in the file's order (the first is the home library)."""
     found = []
     for number in range(small):
-        visits = SMALL_MIN + round((SMALL_MAX - SMALL_MIN) * number / max(1, small - 1))
+        visits = small_min + round((small_max - small_min) * number / max(1, small - 1))
         zone = ZONES[2] if number % 25 == 24 else ZONES[1] if number % 10 == 9 else ZONES[0]
         found.append(NetLibrary(f"{prefix}-{number + 1:03d}", visits, zone, len(found)))
     for number in range(large):
@@ -229,13 +234,11 @@ if __name__ == "__main__":
     parser.add_argument("--shard", required=True)
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--missing", action="store_true")
-    parser.add_argument("--network", required=True, help="small,large,large_visits,prefix")
+    parser.add_argument(
+        "--network", required=True, help="small,large,large_visits,prefix,small_min,small_max"
+    )
     parser.add_argument("slugs", nargs="+")
     arguments = parser.parse_args()
-    small, large, large_visits, prefix = arguments.network.split(",")
-    _seed_shard(
-        arguments.shard,
-        arguments.slugs,
-        arguments.reseed,
-        (int(small), int(large), int(large_visits), prefix),
-    )
+    small, large, large_visits, prefix, small_min, small_max = arguments.network.split(",")
+    shape = (int(small), int(large), int(large_visits), prefix, int(small_min), int(small_max))
+    _seed_shard(arguments.shard, arguments.slugs, arguments.reseed, shape)
