@@ -7,6 +7,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 # Waits on Redis: connecting, and any one command.
 SOCKET_SECONDS = 2
@@ -61,3 +62,23 @@ def check(sentinels: list[tuple[str, int]], master: str | None) -> None:
             "REDIS_SENTINELS and REDIS_SENTINEL_MASTER are set together: the sentinels' "
             "addresses and the name they know the primary by"
         )
+
+
+# The fast loop's ticks and recounts have a queue of their own, so they never wait behind a
+# first start's builds or a night's jobs. Every worker consumes both queues (unless started
+# with -Q: a worker of its own for the live queue is `-Q live`).
+LIVE_QUEUE = "live"
+LIVE_TASKS = (
+    "metrics_cache.sync_today",
+    "metrics_cache.reconcile_today",
+    "metrics_cache.sync_today_group",
+    "metrics_cache.reconcile_today_group",
+)
+
+
+def task_queues() -> tuple:
+    return (Queue("celery"), Queue(LIVE_QUEUE))
+
+
+def task_routes() -> dict:
+    return {name: {"queue": LIVE_QUEUE} for name in LIVE_TASKS}

@@ -3,16 +3,23 @@
 from metrics_cache.reports.tasks import copy_report_lookups, refresh_circulation
 from metrics_cache.rollups.tasks import fold_rollups, verify_rollups
 from metrics_cache.snapshots.tasks import prewarm, refresh_group, refresh_metric
-from metrics_cache.today.tasks import reconcile_today, sync_today
+from metrics_cache.today.tasks import (
+    reconcile_today,
+    reconcile_today_group,
+    sync_today,
+    sync_today_group,
+)
 
 __all__ = [
     "copy_report_lookups",
     "fold_rollups",
     "prewarm",
     "reconcile_today",
+    "reconcile_today_group",
     "refresh_circulation",
     "refresh_group",
     "refresh_metric",
     "sync_today",
+    "sync_today_group",
     "verify_rollups",
 ]

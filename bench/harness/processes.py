@@ -195,8 +195,10 @@ def queued_ticks(broker) -> list[str]:
     longer by design, so they are not counted)."""
     import json
 
+    from config.services import LIVE_QUEUE
+
     return [
         message["headers"]["id"]
-        for message in map(json.loads, broker.lrange("celery", 0, -1))
+        for message in map(json.loads, broker.lrange(LIVE_QUEUE, 0, -1))
         if message["headers"]["task"] == "metrics_cache.sync_today"
     ]

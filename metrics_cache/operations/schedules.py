@@ -27,7 +27,13 @@ from metrics_cache.rollups.tasks import fold_rollups, verify_rollups
 from metrics_cache.snapshots.registry import GROUPS, METRICS
 from metrics_cache.snapshots.tasks import prewarm, refresh_group
 from metrics_cache.today import modes
-from metrics_cache.today.tasks import reconcile_today, sync_today
+from metrics_cache.today.groups import group_count
+from metrics_cache.today.tasks import (
+    reconcile_today,
+    reconcile_today_group,
+    sync_today,
+    sync_today_group,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -120,43 +126,77 @@ def _interval(milliseconds: int) -> IntervalSchedule:
 
 def sync_live_schedules() -> None:
     """Every library's fast loop, exact recount, folds and copies, each library's runs spread
-    over the interval rather than all at one instant."""
+    over the interval rather than all at one instant. With several libraries the fast loop and
+    the exact recount run by groups of libraries (today.groups), the groups spread likewise."""
     libraries = all_libraries()
     now = timezone.now()
+    grouped = len(libraries) > 1
     for index, library in enumerate(libraries):
         with serving(library):
-            _sync_live(library, now, index / len(libraries))
+            _sync_live(library, now, index / len(libraries), grouped=grouped)
+    if grouped:
+        kept = _sync_groups(now, group_count(len(libraries)))
+    else:
+        kept = {of_library(name, lib) for name in (FAST_LOOP, RECONCILE) for lib in libraries}
+    # The fast loop's entries of another shape (one library's, another number of groups).
+    for periodic in PeriodicTask.objects.filter(name__startswith="today: ").exclude(name__in=kept):
+        periodic.delete()
 
 
-def _sync_live(library: Library, now, phase: float) -> None:
-    """The fast loop and the exact recount. Each tick expires after one interval, so a worker
-    that was down does not come back to a queue of stale ticks (PeriodicTask.expire_seconds:
-    beat stamps each message with it; PeriodicTask.expires would end the whole schedule).
-    `phase` (0 to 1) places the library's runs within each interval: beat runs an interval's
-    task when that interval has passed since its last run."""
+def _sync_groups(now, groups: int) -> set[str]:
+    """The groups' fast loop and exact recount; their names."""
     interval_ms = settings.VISITOR_SYNC_MIN_INTERVAL_MS
     reconcile_ms = settings.TODAY_RECONCILE_SECONDS * 1000
+    names = set()
+    for group in range(groups):
+        kwargs = json.dumps({"group": group, "groups": groups})
+        for name, task, milliseconds in (
+            (FAST_LOOP, sync_today_group.name, interval_ms),
+            (RECONCILE, reconcile_today_group.name, reconcile_ms),
+        ):
+            name = f"{name} · libraries {group + 1} of {groups}"
+            _save_interval(name, task, kwargs, milliseconds, now, group / groups, enabled=True)
+            names.add(name)
+    return names
+
+
+def _sync_live(library: Library, now, phase: float, *, grouped: bool) -> None:
+    """A library's own interval jobs (the fast loop and the exact recount unless `grouped`)."""
     kwargs = _library_kwargs(library)
-    for name, task, milliseconds, enabled in (
-        (FAST_LOOP, sync_today.name, interval_ms, True),
-        (RECONCILE, reconcile_today.name, reconcile_ms, modes.configured().reconciles),
+    jobs = [
         (ROLLUPS_FOLD, fold_rollups.name, ROLLUPS_FOLD_MS, True),
         (LOOKUPS_COPY, copy_report_lookups.name, LOOKUPS_COPY_MS, True),
         # Returns and renewals show in the circulation figures within one fold's interval.
         (CIRCULATION, refresh_circulation.name, ROLLUPS_FOLD_MS, True),
-    ):  # fmt: skip
-        name = of_library(name, library)
-        periodic = PeriodicTask.objects.filter(name=name).first() or PeriodicTask(name=name)
-        periodic.task = task
-        periodic.kwargs = kwargs
-        if phase:
-            periodic.last_run_at = now - timedelta(milliseconds=milliseconds * (1 - phase))
-        periodic.interval = _interval(milliseconds)
-        periodic.crontab = None
-        periodic.expire_seconds = max(1, -(-milliseconds // 1000))
-        periodic.enabled = enabled
-        periodic.description = "Set from the environment at every beat start."
-        periodic.save()
+    ]
+    if not grouped:
+        reconcile_ms = settings.TODAY_RECONCILE_SECONDS * 1000
+        jobs += [
+            (FAST_LOOP, sync_today.name, settings.VISITOR_SYNC_MIN_INTERVAL_MS, True),
+            (RECONCILE, reconcile_today.name, reconcile_ms, modes.configured().reconciles),
+        ]
+    for name, task, milliseconds, enabled in jobs:
+        _save_interval(of_library(name, library), task, kwargs, milliseconds, now, phase,
+                       enabled=enabled)  # fmt: skip
+
+
+def _save_interval(name, task, kwargs, milliseconds, now, phase: float, *, enabled) -> None:
+    """An interval schedule. Each run expires after one interval, so a worker that was down
+    does not come back to a queue of stale ticks (PeriodicTask.expire_seconds: beat stamps
+    each message with it; PeriodicTask.expires would end the whole schedule). `phase` (0 to
+    1) places the runs within each interval: beat runs an interval's task when that interval
+    has passed since its last run."""
+    periodic = PeriodicTask.objects.filter(name=name).first() or PeriodicTask(name=name)
+    periodic.task = task
+    periodic.kwargs = kwargs
+    if phase:
+        periodic.last_run_at = now - timedelta(milliseconds=milliseconds * (1 - phase))
+    periodic.interval = _interval(milliseconds)
+    periodic.crontab = None
+    periodic.expire_seconds = max(1, -(-milliseconds // 1000))
+    periodic.enabled = enabled
+    periodic.description = "Set from the environment at every beat start."
+    periodic.save()
 
 
 def sync_schedules_on_beat_start(sender=None, **kwargs) -> None:

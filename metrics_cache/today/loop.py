@@ -33,12 +33,14 @@ def tick() -> str:
         return _run(mode, mode.tick)
 
 
-def reconcile_tick() -> str:
+def reconcile_tick(wait_seconds: float = keys.TODAY_LOCK_WAIT_SECONDS) -> str:
+    """The exact recount, unless the mode has none or the database is in backoff; it waits
+    this long for a tick holding the loop's lock."""
     mode = modes.configured()
     if not mode.reconciles or client().exists(keys.today_backoff()):
         return "skipped"
     try:
-        with loop_lock():
+        with loop_lock(wait_seconds):
             return _run(mode, mode.reconcile, exact=True)
     except LoopBusy:
         return "busy"

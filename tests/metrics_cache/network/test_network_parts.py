@@ -102,15 +102,40 @@ def test_every_library_has_its_schedules_in_its_zone_spread_over_the_interval(tw
     assert str(mine.crontab.timezone) == "Asia/Jakarta"
     assert str(theirs.crontab.timezone) == "Asia/Jayapura"
     assert (theirs.crontab.minute, theirs.crontab.hour) == ("5", "0")
-    loop = PeriodicTask.objects.get(name="today: fast loop · timur")
-    assert json.loads(loop.kwargs) == {"library": "timur"}
+    fold = PeriodicTask.objects.get(name="rollups: fold new rows · timur")
+    assert json.loads(fold.kwargs) == {"library": "timur"}
     # The second of two libraries runs half an interval after the first.
-    due_in = loop.last_run_at + timedelta(milliseconds=settings.VISITOR_SYNC_MIN_INTERVAL_MS)
-    assert abs((due_in - timezone.now()).total_seconds() - 2.5) < 1
-    assert PeriodicTask.objects.get(name="today: fast loop").last_run_at is None
-    # timur counts directly: no exact recount for it, one for the first library (delta).
-    assert not PeriodicTask.objects.get(name="today: exact recount · timur").enabled
-    assert PeriodicTask.objects.get(name="today: exact recount").enabled
+    due_in = fold.last_run_at + timedelta(milliseconds=schedules.ROLLUPS_FOLD_MS)
+    assert abs((due_in - timezone.now()).total_seconds() - 150) < 1
+    assert PeriodicTask.objects.get(name="rollups: fold new rows").last_run_at is None
+    # The fast loop and the exact recount by groups of libraries (today.groups): one here.
+    loops = PeriodicTask.objects.filter(name__startswith="today: ")
+    assert sorted((p.name, p.task, json.loads(p.kwargs)) for p in loops) == [
+        ("today: exact recount · libraries 1 of 1", "metrics_cache.reconcile_today_group",
+         {"group": 0, "groups": 1}),
+        ("today: fast loop · libraries 1 of 1", "metrics_cache.sync_today_group",
+         {"group": 0, "groups": 1}),
+    ]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_the_fast_loop_s_groups_spread_over_the_interval_and_follow_the_libraries(two, settings):
+    first, other = two
+    settings.LIBRARIES = [first] + [replace(other, slug=f"b-{n}") for n in range(59)]
+    schedules.sync_live_schedules()
+    loops = PeriodicTask.objects.filter(name__startswith="today: fast loop").order_by("name")
+    assert [p.name for p in loops] == [f"today: fast loop · libraries {n} of 3" for n in (1, 2, 3)]
+    interval = timedelta(milliseconds=settings.VISITOR_SYNC_MIN_INTERVAL_MS)
+    due_in = [(p.last_run_at or timezone.now() - interval) + interval - timezone.now()
+              for p in loops]  # fmt: skip
+    assert [round(d.total_seconds() * 3 / interval.total_seconds()) for d in due_in] == [0, 1, 2]
+    assert all(p.expire_seconds == interval.total_seconds() and p.enabled for p in loops)
+    # Back to one library: its own fast loop and recount as before, no group left.
+    settings.LIBRARIES = [first]
+    schedules.sync_live_schedules()
+    names = sorted(PeriodicTask.objects.filter(name__startswith="today: ").values_list("name"))
+    assert names == [("today: exact recount",), ("today: fast loop",)]
+    assert PeriodicTask.objects.get(name="today: fast loop").task == "metrics_cache.sync_today"
 
 
 def test_a_library_s_state_from_its_fast_loop():
