@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from config.library import current, serving
 from metrics_cache.base import keys
 from metrics_cache.base.redis import async_client
+from metrics_cache.network import states
 from metrics_cache.serving import (
     answers,
     clients,
@@ -68,11 +69,13 @@ def _routes() -> dict[str, tuple[str, str]]:
         "",  # pragma: no mutate (the stream route names no metric)
     )
     routes[network_stream.PATH[1:]] = ("network", "")
+    routes["api/libraries"] = ("libraries", "")
     return {"/" + path: route for path, route in routes.items()}
 
 
 ROUTES = _routes()
 NOT_FOUND_HEADERS = {"Cache-Control": "no-store"}
+LIBRARIES_HEADERS = {"Cache-Control": "no-store"}
 
 
 class Edge:
@@ -234,6 +237,8 @@ def _read(route):
         )
     if kind == "summary":
         return (keys.summary(name, settings.MEMBER_DETAILS),), ("get",), _summary
+    if kind == "libraries":
+        return tuple(states.listing_keys()), ("listing",), _libraries
     return (keys.today_count(),), ("get",), _today
 
 
@@ -258,6 +263,13 @@ def _summary(scope, body):
     if body is None:
         return None
     return 200, headers.as_django(scope, answers.SUMMARY_HEADERS, body), body
+
+
+def _libraries(scope, found):
+    """GET /api/libraries as network_views.libraries_view answers it (JsonResponse's bytes)."""
+    body = json.dumps(states.listing_rows(found)).encode()
+    # A plain view that reads no session: no Vary: Cookie.
+    return 200, headers.as_django(scope, LIBRARIES_HEADERS, body, drf=False, session=False), body
 
 
 def _today(scope, raw):

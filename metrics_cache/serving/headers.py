@@ -49,11 +49,12 @@ def request_header(scope, name: bytes) -> str:
 
 
 def as_django(scope, view_headers: dict[str, str], body: bytes | None,
-              content_type: str = JSON, *, drf: bool = True):  # fmt: skip
+              content_type: str = JSON, *, drf: bool = True, session: bool = True):  # fmt: skip
     """The ASGI header list Django would send for a view's answer with `view_headers`: a DRF
-    view's (`drf`), or a plain view's; `body` None for a streaming answer."""
+    view's (`drf`), or a plain view's; one that reads the session (`session`: Vary: Cookie);
+    `body` None for a streaming answer."""
     response = {"Content-Type": content_type, **view_headers}
-    response["Vary"] = _vary(view_headers.get("Vary", ""))
+    response["Vary"] = _vary(view_headers.get("Vary", ""), session)
     response["Content-Language"] = _language(
         request_header(scope, b"accept-language"), request_header(scope, b"cookie")
     )
@@ -84,9 +85,9 @@ def as_django(scope, view_headers: dict[str, str], body: bytes | None,
 
 
 @functools.lru_cache(maxsize=16)
-def _vary(view_vary: str) -> str:
+def _vary(view_vary: str, session: bool) -> str:
     entries = [entry for entry in cc_delim_re.split(view_vary) if entry]
-    seen = {entry.lower() for entry in entries}
+    seen = {entry.lower() for entry in entries} | (set() if session else {"cookie"})
     entries += [entry for entry in MIDDLEWARE_VARY if entry.lower() not in seen]
     return ", ".join(entries)
 

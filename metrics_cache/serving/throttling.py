@@ -12,6 +12,7 @@ import time
 from django.conf import settings
 
 from metrics_cache.base import keys
+from metrics_cache.network import states
 
 PERIOD_SECONDS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
                   "h": 3600, "hour": 3600, "d": 86400, "day": 86400}  # fmt: skip
@@ -35,15 +36,18 @@ def window(now: float | None = None) -> tuple[str, int, int, float]:
 
 # One command, so one round trip and one reply to parse: count the request (the counter
 # expires with its window), then read what the request asks for, if anything.
-COUNT_AND_READ = """
+COUNT_AND_READ = f"""
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 if ARGV[2] == 'hmget' then
-  return {count, redis.call('HMGET', KEYS[2], ARGV[3], ARGV[4], ARGV[5])}
+  return {{count, redis.call('HMGET', KEYS[2], ARGV[3], ARGV[4], ARGV[5])}}
 elseif ARGV[2] == 'get' then
-  return {count, redis.call('GET', KEYS[2])}
+  return {{count, redis.call('GET', KEYS[2])}}
+elseif ARGV[2] == 'listing' then
+  {states.read_lua(2)}
+  return {{count, found}}
 end
-return {count}
+return {{count}}
 """
 
 
