@@ -155,6 +155,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # another worker, which the broker hands it to once its visibility timeout passes.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One message reserved per worker process: a lost worker holds back no queue of others' jobs.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_QUEUES = services.task_queues()
 CELERY_TASK_ROUTES = services.task_routes()
 
