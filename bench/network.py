@@ -110,7 +110,7 @@ def main() -> None:
     total_visits = sum(lib.visits for lib in libraries)
     report.append(
         f"\n{len(libraries)} libraries, {total_visits:,} visits in all "
-        f"(schools {min(lib.visits for lib in libraries):,}-{100_000:,}, "
+        f"(schools {small_min:,}-{small_max:,}, "
         f"{args.large} x {args.large_visits:,}); "
         + (f"seeded in {seed_s:.0f} s." if seed_s else "databases reused from an earlier run.")
     )
