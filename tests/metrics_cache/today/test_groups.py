@@ -20,6 +20,14 @@ from metrics_cache.today.publishing import published
 from metrics_cache.today.tasks import sync_today, sync_today_group
 
 
+def own_databases(settings) -> None:
+    """Each made-up library its own database (its keys are named after it); none is opened."""
+    settings.DATABASES = {**settings.DATABASES, **{
+        lib.alias: {"ENGINE": "django.db.backends.mysql", "NAME": lib.slug}
+        for lib in settings.LIBRARIES[1:]
+    }}  # fmt: skip
+
+
 def libraries(count: int) -> list[Library]:
     first = home()
     return [first] + [
@@ -51,11 +59,7 @@ def test_a_group_runs_each_library_in_its_own_library_and_sends_a_failing_one_al
     settings, broker
 ):
     settings.LIBRARIES = libraries(4)
-    # Each its own database (its keys are named after it); none is opened here.
-    settings.DATABASES = {**settings.DATABASES, **{
-        lib.alias: {"ENGINE": "django.db.backends.mysql", "NAME": lib.slug}
-        for lib in settings.LIBRARIES[1:]
-    }}  # fmt: skip
+    own_databases(settings)
     failing = settings.LIBRARIES[2]
     client().hset(keys.today_loop_status(failing), mapping={"failures": 2, "error": "refused"})
     client().hset(keys.today_loop_status(settings.LIBRARIES[1]), mapping={"failures": 0})
@@ -85,3 +89,26 @@ def test_a_group_s_task_ticks_its_libraries_for_real(library, settings):
     library.visit(timezone.localtime().replace(tzinfo=None))
     assert sync_today_group(group=0, groups=1) == {"ok": 1}
     assert published()["total"] == 1
+
+
+def test_a_later_group_runs_its_own_libraries_and_counts_each_sent_alone(settings, broker):
+    settings.LIBRARIES = libraries(4)
+    own_databases(settings)
+    for library in settings.LIBRARIES[1::2]:
+        client().hset(keys.today_loop_status(library), mapping={"failures": 1})
+    seen = []
+    outcomes = groups.run(sync_today, lambda: seen.append(current().slug) or "ok", 1, 2, 5)
+    assert (seen, outcomes) == ([], {groups.ALONE: 2})
+    assert len(broker.lrange("live", 0, -1)) == 2
+    outcomes = groups.run(sync_today, lambda: seen.append(current().slug) or "ok", 0, 2, 5)
+    assert (seen, outcomes) == (["default", "lib-2"], {"ok": 2})
+
+
+def test_without_redis_every_library_of_the_group_is_ticked(settings):
+    settings.LIBRARIES = libraries(3)
+    own_databases(settings)
+    settings.CACHES = {"default": {**settings.CACHES["default"],
+                                   "LOCATION": "redis://127.0.0.1:1/0"}}  # fmt: skip
+    seen = []
+    outcomes = groups.run(sync_today, lambda: seen.append(current().slug) or "error", 0, 1, 5)
+    assert seen == ["default", "lib-1", "lib-2"] and outcomes == {"error": 3}
