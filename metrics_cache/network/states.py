@@ -88,8 +88,9 @@ def listing_rows(found: list) -> list[dict]:
         fields = zip(LOOP_FIELDS, loop, strict=True)  # pragma: no mutate
         seen = {field: v.decode() for field, v in fields if v}
         today = value["total"] if value else None
+        status = state(seen, now)  # pragma: no mutate
         rows.append({"slug": slug, "name": title, "time_zone": zone, "today": today,
-                     "state": state(seen, now)})  # fmt: skip # pragma: no mutate
+                     "state": status})  # fmt: skip
     return rows
 
 
