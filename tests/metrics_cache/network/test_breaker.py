@@ -92,3 +92,19 @@ def test_a_job_called_from_inside_another_runs_at_once(library, monkeypatch):
     )
     prewarm.apply(kwargs={"library": "default"}).get()
     assert ran == [False, False], "both groups refreshed within prewarm's run"
+
+
+def test_the_weekly_verification_runs_beside_the_library_s_other_jobs(library, monkeypatch):
+    """Hours long on a large library: it must not hold up the folds and snapshots, nor wait
+    for them."""
+    seen = []
+    monkeypatch.setattr(
+        "metrics_cache.rollups.tasks.verification.verify",
+        lambda name: seen.append((name, client().exists(keys.library_jobs()))),
+    )
+    with run_once(keys.library_jobs(), timeout=60) as mine:
+        assert mine
+        verify_rollups.apply(kwargs={"library": "default"}).get()
+    assert seen and all(held == 1 for _, held in seen), "ran while another job held the slot"
+    verify_rollups.apply(kwargs={"library": "default"}).get()
+    assert not client().exists(keys.library_jobs()), "and takes no slot of its own"

@@ -178,6 +178,15 @@ def test_the_network_total_sums_counts_and_computes_ratios_from_the_sums():
     assert (total["busiest_weekday"], total["busiest_hour"]) == (3, 15), "ties to the earliest"
 
 
+def test_a_figure_no_library_knows_stays_unknown_and_no_visits_have_no_busiest_time():
+    rows = [figures(items_never_borrowed=None), figures(items_never_borrowed=None)]
+    spread = {"weekday": Counter({1: 0, 2: 0}), "hour": Counter()}
+    total = network_reports.annual_total(rows, spread)
+    assert total["items_never_borrowed"] is None and total["share_never_borrowed"] is None
+    assert total["visits"] == 0, "a known zero is summed"
+    assert (total["busiest_weekday"], total["busiest_hour"]) == (None, None)
+
+
 def test_the_network_s_tables_have_a_column_per_library_then_the_total():
     annual = {"report": "annual", "year": 2025, "generated_at": "2026-01-01T00:00:00+07:00",
               "libraries": [{"slug": "a", **figures(visits=1)}, {"slug": "b", **figures(visits=2)}],
