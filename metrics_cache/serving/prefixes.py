@@ -28,14 +28,23 @@ class Resolved:
 
 
 def resolve(scope: dict) -> Resolved:
-    path = scope["path"]
+    """Which library `scope` is for. Mounted under a root path, the request's path may carry
+    it or not (ASGI servers differ); Django's scope gets it either way, with the library's
+    prefix after it as its script name."""
+    root = scope.get("root_path", "")
+    path = scope["path"].removeprefix(root) if root else scope["path"]
     if path.startswith(PREFIX):
         slug, slash, rest = path[len(PREFIX) :].partition("/")
         library = by_slug(slug)
         if library is None:
-            return Resolved(None, scope, path, f"no library {slug!r}: {LIST_HINT}")
-        root = scope.get("root_path", "") + PREFIX + slug
-        return Resolved(library, {**scope, "root_path": root}, slash + rest)
+            return _not_found(f"no library {slug!r}: {LIST_HINT}")
+        script = root + PREFIX + slug
+        return Resolved(library, {**scope, "root_path": script, "path": root + path}, slash + rest)
     if settings.LIBRARIES_UNPREFIXED or path.startswith(DEPLOYMENT_PATHS):
         return Resolved(home(), scope, path)
-    return Resolved(None, scope, path, f"several libraries and none named default: {LIST_HINT}")
+    return _not_found(f"several libraries and none named default: {LIST_HINT}")
+
+
+def _not_found(problem: str) -> Resolved:
+    """No library: the edge answers 404 from the request's own scope."""
+    return Resolved(None, {}, "", problem)

@@ -50,6 +50,25 @@ def test_a_prefixed_path_is_its_library_s_with_the_prefix_as_script_name(two):
     assert (unprefixed.library, unprefixed.path) == (first, "/api/visitors/today")
 
 
+@pytest.mark.parametrize("path", ["/dash/l/timur/api/x", "/l/timur/api/x"])
+def test_mounted_under_a_root_path_with_or_without_it_in_the_path(two, path):
+    """A deployment behind a proxy at /dash: servers give the path with the root or without."""
+    found = prefixes.resolve({"type": "http", "path": path, "root_path": "/dash"})
+    assert (found.library, found.path) == (two[1], "/api/x")
+    assert (found.scope["root_path"], found.scope["path"]) == (
+        "/dash/l/timur",
+        "/dash/l/timur/api/x",
+    )
+    home_path = prefixes.resolve({"type": "http", "path": "/dash/api/x", "root_path": "/dash"})
+    assert (home_path.library, home_path.path) == (two[0], "/api/x")
+
+
+def test_a_scope_without_a_root_path_has_none(two):
+    found = prefixes.resolve({"type": "http", "path": "/l/timur/api/x"})
+    assert (found.scope["root_path"], found.path) == ("/l/timur", "/api/x")
+    assert prefixes.resolve({"type": "http", "path": "/api/x"}).path == "/api/x"
+
+
 def test_an_unknown_library_and_unprefixed_paths_without_a_default_are_not_found(two, settings):
     found = prefixes.resolve(scope("/l/barat/api/visitors/today"))
     assert found.library is None and "no library 'barat'" in found.problem
