@@ -59,7 +59,9 @@ def period(params: Mapping, today: date) -> Period:
             "to", f"to must be a closed day, {yesterday.isoformat()} at the latest (today's "
             f"figures are live: /api/visitors/today)"
         )  # fmt: skip
-    since = _date(params, "from") or until - timedelta(days=DEFAULT_SPAN_DAYS - 1)
+    # The default span starts no earlier than the calendar does.
+    span_start = max((until - date.min).days - (DEFAULT_SPAN_DAYS - 1), 0)
+    since = _date(params, "from") or date.min + timedelta(days=span_start)
     if since > until:
         raise BadParameter("from", f"from ({since}) is after to ({until})")
     if (until - since).days + 1 > MAX_SPAN_DAYS:
@@ -77,7 +79,10 @@ def parse(report: Report, params: Mapping, today: date) -> Query:
     if compare:
         _choice(params, "compare", COMPARES, None)
     fmt = _choice(params, "format", FORMATS, "json")
-    return Query(report, by, period(params, today), bool(compare), fmt)
+    span = period(params, today)
+    if compare and span.since.year == date.min.year:
+        raise BadParameter("compare", "compare=previous_year needs a period after the year 1")
+    return Query(report, by, span, bool(compare), fmt)
 
 
 @dataclass(frozen=True)
@@ -100,9 +105,13 @@ def parse_annual(params: Mapping, today: date) -> AnnualQuery:
         year = int(raw)
         if year > default:
             raise BadParameter("year", f"year {year} has no closed day yet")
+        if year < date.min.year:
+            raise BadParameter("year", f"year must be 1 or later, not {raw!r}")
     compare = params.get("compare")
     if compare:
         _choice(params, "compare", COMPARES, None)
+        if year == date.min.year:
+            raise BadParameter("compare", "compare=previous_year needs a year after the year 1")
     return AnnualQuery(year, bool(compare), _choice(params, "format", FORMATS, "json"))
 
 

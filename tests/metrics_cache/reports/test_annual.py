@@ -258,10 +258,11 @@ def test_the_default_year_and_every_answer_kept_apart(library):
 
 @pytest.mark.parametrize(
     ("year", "message"),
-    [("20x5", "year must be a year as YYYY, not '20x5'"), ("2027", "year 2027 has no closed day")],
-)
+    [("20x5", "year must be a year as YYYY, not '20x5'"), ("2027", "year 2027 has no closed day"),
+     ("0000", "year must be 1 or later"), ("0001", "needs a year after the year 1")],
+)  # fmt: skip
 def test_a_bad_year_is_explained(library, year, message):
     with at(2026, 12, 5, 11, 0):
         build()
-        body = Client().get("/api/reports/annual", {"year": year}).json()
-    assert message in body["message"]
+        answer = Client().get("/api/reports/annual", {"year": year, "compare": "previous_year"})
+    assert answer.status_code == 400 and message in answer.json()["message"]
