@@ -63,6 +63,7 @@ from bench.network_setup import (
     service_env,
     write_libraries_file,
 )
+from config.services import LIVE_QUEUE
 
 PHASES = ("first-start", "ticks", "nightly", "memory", "sse", "failover")
 NIGHTLY = (
@@ -156,6 +157,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--phases", default=",".join(PHASES))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument(
+        "--live-workers",
+        type=int,
+        default=1,
+        help="workers of concurrency 1 for the live queue alone (the Procfile's `live`)",
+    )
     parser.add_argument(
         "--intervals",
         type=int,
@@ -311,7 +318,13 @@ class Stack:
     webs: dict[int, subprocess.Popen] = field(default_factory=dict)
 
     def start_workers(
-        self, count: int, concurrency: int, env: dict, tag: str, names: list[str] | None = None
+        self,
+        count: int,
+        concurrency: int,
+        env: dict,
+        tag: str,
+        names: list[str] | None = None,
+        queues: tuple[str, ...] = (),
     ) -> None:
         for number in range(count):
             name = names[number] if names else f"w{number + 1}"
@@ -333,6 +346,7 @@ class Stack:
                 "--without-mingle",
                 "--loglevel",
                 "INFO",
+                *(["--queues", ",".join(queues)] if queues else []),
             ]
             log(f"$ {' '.join(command[1:])}   (log: {log_path})")
             process = subprocess.Popen(
@@ -720,6 +734,9 @@ class Bench:
         self.interval_ms = interval_ms
         env = {**self.env, "VISITOR_SYNC_MIN_INTERVAL_MS": str(interval_ms)}
         self.stack.start_workers(self.args.workers, self.args.concurrency, env, tag)
+        if self.args.live_workers:
+            names = [f"live{number + 1}" for number in range(self.args.live_workers)]
+            self.stack.start_workers(len(names), 1, env, tag, names=names, queues=(LIVE_QUEUE,))
         self.stack.start_beat(env, tag)
         if web and not self.stack.webs:
             self.web_port = self.stack.start_web(env, tag)
@@ -769,7 +786,8 @@ class Bench:
             "",
             "Command: the phase `first-start`: fresh DATA_DIR and Redis, `manage.py migrate`, "
             f"then {self.args.workers} workers (prefork, concurrency "
-            f"{self.args.concurrency}), beat and web started together; measured from the "
+            f"{self.args.concurrency}), {self.args.live_workers} of the live queue alone "
+            "(concurrency 1), beat and web started together; measured from the "
             "start of the processes to the latest `built_at` of every library's two "
             "sources (each library's SQLite file).",
             "",
@@ -893,7 +911,8 @@ class Bench:
             f"### Tick latency, VISITOR_SYNC_MIN_INTERVAL_MS={interval_ms}",
             "",
             f"Command: the phase `ticks`: {self.args.workers} workers x concurrency "
-            f"{self.args.concurrency} (prefork) and beat running; after {settle_s:.0f} s of "
+            f"{self.args.concurrency} (prefork), {self.args.live_workers} of the live queue "
+            f"alone and beat running; after {settle_s:.0f} s of "
             f"settling {current}/{len(self.libraries)} libraries had their loop current "
             f"(a success within 3 intervals) and {counted} a count today; one check-in into "
             f"each of {len(inserted)} libraries at a random time over {window:.0f} s; the "

@@ -73,8 +73,8 @@ def check(sentinels: list[tuple[str, int]], master: str | None) -> None:
 
 
 # The fast loop's ticks and recounts have a queue of their own, so they never wait behind a
-# first start's builds or a night's jobs. Every worker consumes both queues (unless started
-# with -Q: a worker of its own for the live queue is `-Q live`).
+# first start's builds or a night's jobs: the Procfile's `live` worker takes it alone, every
+# other worker both queues (unless started with -Q).
 LIVE_QUEUE = "live"
 LIVE_TASKS = (
     "metrics_cache.sync_today",

@@ -46,12 +46,12 @@ def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
 
 def start_worker(env: dict[str, str], log: Path, *, ready_within: float = 60,
                  pool: tuple[str, ...] = ("--pool", "solo"), name: str | None = None,
-                 ) -> subprocess.Popen:  # fmt: skip
+                 queues: str | None = None) -> subprocess.Popen:  # fmt: skip
     """A Celery worker: one process (`solo`) unless `pool` says otherwise (prefork enforces the
-    tasks' time limits); `name` as a host's (-n name@host)."""
+    tasks' time limits); `name` as a host's (-n name@host); `queues` (-Q) instead of all."""
     process = start(
         [sys.executable, "-m", "celery", "--app", "config", "worker", *pool,
-         *(["-n", name] if name else []),
+         *(["-n", name] if name else []), *(["-Q", queues] if queues else []),
          "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
         env, log,
     )  # fmt: skip

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import yaml
 
+from config import services
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
-PROCESSES = ("web", "worker", "beat")
+PROCESSES = ("web", "worker", "live", "beat")
 
 
 def procfile() -> dict[str, list[str]]:
@@ -53,6 +55,14 @@ def test_compose_scales_the_worker_and_its_sentinels_watch_its_redis():
     assert services["redis-replica"]["command"][-3:] == ["--replicaof", "redis", "6379"]
     monitor = "sentinel monitor libdash redis 6379 2"
     assert monitor in services["sentinel-1"]["command"][2].replace("\n ", "\n")
+
+
+def test_a_worker_of_its_own_takes_the_live_queue_and_the_other_both():
+    """Today's counts never wait for a worker busy with builds; the other worker helps them."""
+    live, worker = procfile()["live"], procfile()["worker"]
+    assert live[live.index("--queues") + 1] == services.LIVE_QUEUE
+    assert live[live.index("--hostname") + 1].startswith("live@")  # not celery@: a node each
+    assert "--queues" not in worker and "-Q" not in worker
 
 
 def test_compose_runs_the_procfile_commands():

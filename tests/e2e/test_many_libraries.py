@@ -27,6 +27,7 @@ from bench.harness.processes import (
     stop,
     wait_for,
 )
+from config.services import LIVE_QUEUE
 from demo.schema import create_statements
 from demo.writer import WRITER_CREDENTIALS, library_writer
 from tests.conftest import READER, grant_select
@@ -131,10 +132,13 @@ def network(library_tables, django_db_blocker, tmp_path_factory):
     try:
         processes.append(start_redis(redis_port, tmp / "redis.log"))
         processes.append(start_web(env, web_port, tmp / "web.log"))
-        # Prefork, so the tasks' time limits hold. A library whose database hangs holds at most
+        # The Procfile's workers: two processes on both queues and one on the live queue alone;
+        # prefork, so the tasks' time limits hold. A library whose database hangs holds at most
         # two processes (its tick, up to the tick's time limit, and one of its jobs): three
         # leave one for the others.
-        processes.append(start_worker(env, tmp / "worker.log", pool=("--concurrency", "3")))
+        processes.append(start_worker(env, tmp / "worker.log", pool=("--concurrency", "2")))
+        processes.append(start_worker(env, tmp / "live.log", pool=("--concurrency", "1"),
+                                      name="live@%h", queues=LIVE_QUEUE))  # fmt: skip
         processes.append(start_beat(env, tmp / "beat.log"))
         yield {"port": web_port, "gone": gone, "hanging": hanging, "tmp": tmp}
     finally:
@@ -168,6 +172,10 @@ def test_each_library_counts_its_own_check_ins(network):
     checkins("pusat", 3)
     wait_for(lambda: today(port, "pusat") == before + 3, 30, "pusat's count")
     wait_for(lambda: today(port, "timur") == TIMUR_TODAY, 30, "timur's count")
+    # The worker of the live queue alone takes the groups' ticks (the other worker too).
+    received = r"Task metrics_cache\.sync_today_group\[[\w-]+\] received"
+    live_log = network["tmp"] / "live.log"
+    wait_for(lambda: re.search(received, live_log.read_text()), 30, "a tick on the live worker")
     # Several libraries and none named default: the unprefixed paths point to the listing.
     status, unprefixed = body(port, "/api/visitors/today")
     assert status == 404 and "/api/libraries" in unprefixed["message"]
