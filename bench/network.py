@@ -990,20 +990,39 @@ class Bench:
                 queued[result.id] = (lib.slug, name, json.dumps(task_args, separators=(",", ":")))
         return queued
 
-    def wait_ended(self, queued: dict, timeout: float, what: str) -> dict[str, dict]:
-        """Until every queued task ended successfully (or `timeout`): {task id: last end}."""
+    def jobs(self, queued: dict) -> tuple[dict[str, tuple], dict[tuple, dict]]:
+        """The queued jobs followed through the copies of themselves their tasks sent (a job
+        that found another of its library's running queues itself again; a build's next
+        step): ({task id: job} for the queued tasks and their copies, {job: the end of its
+        last copy, once it ended}). A job whose last copy has not ended is not in the second."""
+        events = self.task_events()
+        job_of, superseded = dict(queued), set()
+        for event in events:  # in time order: a copy is sent before it starts
+            parent = event["args"]
+            if event["event"] == "sent" and job_of.get(parent, ("", ""))[1] == event["task"]:
+                job_of[event["id"]] = job_of[parent]
+                superseded.add(parent)
+        ends = {
+            job_of[event["id"]]: event
+            for event in events
+            if event["event"].startswith("end")
+            and event["id"] in job_of
+            and event["id"] not in superseded
+        }
+        return job_of, ends
+
+    def wait_ended(self, queued: dict, timeout: float, what: str) -> dict[tuple, dict]:
+        """Until every queued job's last copy ended successfully (or `timeout`): {job: end}."""
         deadline = time.monotonic() + timeout
         last_log = 0.0
+        jobs = len(set(queued.values()))
         while True:
-            ends = {}
-            for event in self.task_events():
-                if event["id"] in queued and event["event"].startswith("end"):
-                    ends[event["id"]] = event
+            _, ends = self.jobs(queued)
             succeeded = sum(1 for e in ends.values() if e["event"] == "end:SUCCESS")
             if time.monotonic() - last_log > 15:
-                log(f"  {what}: {succeeded}/{len(queued)} tasks succeeded")
+                log(f"  {what}: {succeeded}/{jobs} jobs succeeded")
                 last_log = time.monotonic()
-            if succeeded == len(queued) or time.monotonic() > deadline:
+            if succeeded == jobs or time.monotonic() > deadline:
                 return ends
             time.sleep(1)
 
@@ -1038,18 +1057,13 @@ class Bench:
         failed = [e for e in ends.values() if e["event"] != "end:SUCCESS"]
         wall = max(e["at"] for e in ends.values()) - started if ends else float("nan")
         per_task: dict[str, list[float]] = {}
-        starts = {
-            e["id"]: e["at"]
-            for e in self.task_events()
-            if e["event"] == "start" and e["id"] in queued
-        }
-        for task_id, end in ends.items():
-            if task_id in starts:
-                per_task.setdefault(queued[task_id][1] + queued[task_id][2], []).append(
-                    end["at"] - starts[task_id]
-                )
-        in_log = self.worker_log_succeeded(set(queued))
-        done = len(succeeded) == len(queued)
+        starts = {e["id"]: e["at"] for e in self.task_events() if e["event"] == "start"}
+        for job, end in ends.items():  # the run of each job's last copy
+            if end["id"] in starts:
+                per_task.setdefault(job[1] + job[2], []).append(end["at"] - starts[end["id"]])
+        in_log = self.worker_log_succeeded({end["id"] for end in ends.values()})
+        jobs = len(set(queued.values()))
+        done = len(succeeded) == jobs
         lines = [
             "",
             "### The nightly run of every library",
@@ -1064,10 +1078,10 @@ class Bench:
             "slow log (long_query_time 0.1, log_output TABLE) and PROCESSLIST every 100 ms "
             f"({sampler.samples:,} samples).",
             "",
-            "| tasks succeeded | failed | 'succeeded' in worker logs | wall time | machine CPU "
+            "| jobs succeeded | failed | 'succeeded' in worker logs | wall time | machine CPU "
             "| statements > 100 ms | longest | most running at once | connections (max) |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {len(succeeded):,}/{len(queued):,} | {len(failed)} | {in_log:,} "
+            f"| {len(succeeded):,}/{jobs:,} | {len(failed)} | {in_log:,} "
             f"| {wall:.0f} s{'' if done else ' (timeout)'} | {cpu.busy_percent():.0f} % "
             f"| {len(slow)} | {slow[0][0] * 1000 if slow else 0:.0f} ms "
             f"| {sampler.max_running} | {sampler.max_connections} |",
@@ -1273,44 +1287,46 @@ class Bench:
             f"{killed_at - started:.0f} s; running on it: {len(running_on_a)}"
         )
         ends = self.wait_ended(queued, self.args.failover_timeout, "after the kill")
-        succeeded = {i: e for i, e in ends.items() if e["event"] == "end:SUCCESS"}
+        succeeded = {job: e for job, e in ends.items() if e["event"] == "end:SUCCESS"}
         done_at = max((e["at"] for e in succeeded.values()), default=float("nan"))
-        all_done = len(succeeded) == len(queued)
-        # Every library's run: [start, end] per host, a's unfinished ones ending at the kill.
+        jobs = len(set(queued.values()))
+        all_done = len(succeeded) == jobs
+        job_of, _ = self.jobs(queued)
+        # Every job's runs (its copies'): [start, end] per host, a's unfinished ones ending at
+        # the kill.
         spans: dict[tuple, list[tuple[str, float, float]]] = {}
         open_starts: dict[tuple[str, str], dict] = {}
         for event in self.task_events():
-            if event["id"] not in queued:
+            if event["id"] not in job_of or event["event"] == "sent":
                 continue
             key = (event["id"], event["pid"])
             if event["event"] == "start":
                 open_starts[key] = event
             elif key in open_starts:
                 start = open_starts.pop(key)
-                spans.setdefault(queued[event["id"]], []).append(
+                if event["event"] == "end:REQUEUED":
+                    continue  # it ran nothing: its copy runs the job
+                spans.setdefault(job_of[event["id"]], []).append(
                     (start["host"], start["at"], event["at"])
                 )
         for (task_id, _), start in open_starts.items():
             end = killed_at if start["host"].startswith("a@") else time.time()
-            spans.setdefault(queued[task_id], []).append((start["host"], start["at"], end))
+            spans.setdefault(job_of[task_id], []).append((start["host"], start["at"], end))
         overlaps = []
         for job, runs in spans.items():
             for host1, s1, e1 in runs:
                 for host2, s2, e2 in runs:
                     if host1 < host2 and s1 < e2 and s2 < e1:
                         overlaps.append((job, host1, s1, e1, host2, s2, e2))
-        libraries_done = {queued[i][0] for i in succeeded}
+        libraries_done = {job[0] for job in succeeded}
         per_library_complete = sum(
             1
             for lib in self.libraries
-            if all(
-                any(
-                    queued[i] == (lib.slug, n, json.dumps(a, separators=(",", ":")))
-                    for i in succeeded
-                )
-                for n, a in NIGHTLY
-            )
-        )
+            if all((lib.slug, n, json.dumps(a, separators=(",", ":"))) in succeeded
+                   for n, a in NIGHTLY)
+        )  # fmt: skip
+        # Run twice: started again after a run that ended or was cut short (a task that only
+        # queued itself again is not a run).
         twice = sum(1 for runs in spans.values() if len(runs) > 1)
         on_b_after = sum(
             1
@@ -1324,7 +1340,7 @@ class Bench:
         after_kill = done_at - killed_at
         # a's jobs cut short by the kill (one may have ended on a as it was killed), and when
         # each started again on b (the handover).
-        cut_short = {queued[task_id] for (task_id, _), start in open_starts.items()
+        cut_short = {job_of[task_id] for (task_id, _), start in open_starts.items()
                      if start["host"].startswith("a@")}  # fmt: skip
         handed = [
             min((s for h, s, _ in spans.get(job, []) if h.startswith("b@") and s >= killed_at),
@@ -1343,14 +1359,14 @@ class Bench:
             "ended, worker a's process group killed with SIGKILL; start and end of every "
             "task from bench.network_app's task log.",
             "",
-            "| tasks done before the kill | running on a at the kill | libraries complete "
-            "| all tasks succeeded | last ended after the kill | runs on both hosts at once "
+            "| jobs done before the kill | running on a at the kill | libraries complete "
+            "| all jobs succeeded | last ended after the kill | runs on both hosts at once "
             "| jobs run twice | a's running jobs rerun on b | cut short on a: the last started "
             "on b |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             f"| {done_before:,} | {len(running_on_a)} "
             f"| {per_library_complete}/{len(self.libraries)} "
-            f"| {len(succeeded):,}/{len(queued):,} | {after_kill:.0f} s "
+            f"| {len(succeeded):,}/{jobs:,} | {after_kill:.0f} s "
             f"| {len(overlaps)} | {twice} | {len(redelivered)}/{len(running_on_a)} "
             f"| {len(cut_short)}: {handover} after the kill |",
             "",
@@ -1375,21 +1391,21 @@ class Bench:
         log("\n".join(lines))
         self.stack.stop_workers()
 
-    def wait_ended_quiet(self, queued: dict) -> set[str]:
-        return {
-            e["id"] for e in self.task_events() if e["id"] in queued and e["event"] == "end:SUCCESS"
-        }
+    def wait_ended_quiet(self, queued: dict) -> set[tuple]:
+        """The jobs whose last copy succeeded."""
+        return {job for job, end in self.jobs(queued)[1].items() if end["event"] == "end:SUCCESS"}
 
     def running_on(self, host_prefix: str, queued: dict) -> list[tuple]:
+        job_of, _ = self.jobs(queued)
         started, ended = {}, set()
         for event in self.task_events():
-            if event["id"] not in queued or not event["host"].startswith(host_prefix):
+            if event["id"] not in job_of or not event["host"].startswith(host_prefix):
                 continue
             if event["event"] == "start":
                 started[event["id"]] = event
-            else:
+            elif event["event"].startswith("end"):
                 ended.add(event["id"])
-        return [queued[i] for i in started if i not in ended]
+        return [job_of[i] for i in started if i not in ended]
 
 
 def fmt_s(values: list[float], q: float) -> str:

@@ -3,7 +3,11 @@ BENCH_TASK_LOG: what bench.network reads to time the nightly run and to check th
 library's job ran on two workers at once. Nothing else changes: the worker is the Procfile's
 (`celery --app bench.network_app worker ...` in place of `--app config`).
 
-A line: `<event> <unix time> <hostname> <pid> <task id> <task name> <library> <args>`.
+A line: `<event> <unix time> <hostname> <pid> <task id> <task name> <library> <args>` (event
+`start`, `end:<state>`, or `end:REQUEUED` for a job that found another of its library's
+running and only queued itself again), and
+for a task sent from inside another (a job queued again, a build's next step)
+`sent <unix time> - <pid> <task id> <task name> <library> <id of the task that sent it>`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import json
 import os
 import time
 
-from celery.signals import task_postrun, task_prerun
+from celery.signals import after_task_publish, task_postrun, task_prerun
 
 from config.celery import app
 
@@ -22,15 +26,16 @@ _LOG = os.environ.get("BENCH_TASK_LOG")
 
 
 def _write(event: str, task_id, task, args, kwargs) -> None:
+    kwargs = kwargs or {}
+    hostname = getattr(task.request, "hostname", None) or "-"
+    args = json.dumps(list(args or []), separators=(",", ":"))
+    _append(f"{event} {time.time():.3f} {hostname} {os.getpid()} {task_id} {task.name} "
+            f"{kwargs.get('library', '-')} {args}\n")  # fmt: skip
+
+
+def _append(line: str) -> None:
     if not _LOG:
         return
-    kwargs = kwargs or {}
-    library = kwargs.get("library", "-")
-    hostname = getattr(task.request, "hostname", None) or "-"
-    line = (
-        f"{event} {time.time():.3f} {hostname} {os.getpid()} {task_id} {task.name} "
-        f"{library} {json.dumps(list(args or []), separators=(',', ':'))}\n"
-    )
     # O_APPEND: each line lands whole even with several processes writing.
     descriptor = os.open(_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
@@ -39,11 +44,23 @@ def _write(event: str, task_id, task, args, kwargs) -> None:
         os.close(descriptor)
 
 
+@after_task_publish.connect
+def _sent(sender=None, headers=None, body=None, **_):
+    parent = (headers or {}).get("parent_id")
+    if parent:  # sent by a task: the bench follows a job through its copies
+        kwargs = body[1] if isinstance(body, list | tuple) and len(body) > 1 else {}
+        _append(f"sent {time.time():.3f} - {os.getpid()} {headers['id']} {sender} "
+                f"{(kwargs or {}).get('library', '-')} {parent}\n")  # fmt: skip
+
+
 @task_prerun.connect
 def _started(task_id=None, task=None, args=None, kwargs=None, **_):
     _write("start", task_id, task, args, kwargs)
 
 
 @task_postrun.connect
-def _ended(task_id=None, task=None, args=None, kwargs=None, state=None, **_):
-    _write(f"end:{state}", task_id, task, args, kwargs)
+def _ended(task_id=None, task=None, args=None, kwargs=None, state=None, retval=None, **_):
+    # A job that found another of its library's running did nothing but queue itself again
+    # (metrics_cache.operations.breaker.REQUEUED).
+    event = "end:REQUEUED" if retval == "requeued" else f"end:{state}"
+    _write(event, task_id, task, args, kwargs)
