@@ -11,6 +11,7 @@ from config.library import home, name
 from metrics_cache.reports.annual import LABELS
 from metrics_cache.reports.catalog import copy_lookups
 from tests.metrics_cache.reports.test_annual import a_year
+from tests.support.client import get_json
 from tests.support.library import library_test
 from tests.support.rollups import at, build
 
@@ -18,9 +19,7 @@ pytestmark = [*library_test, pytest.mark.usefixtures("delta_mode")]
 
 
 def get(path: str, **query) -> dict:
-    answer = Client().get(path, query)
-    assert answer.status_code == 200, answer.content
-    return answer.json()
+    return get_json(path, query)
 
 
 def test_the_network_s_annual_figures_are_each_library_s_then_their_total(library):

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from books import circulation
 from metrics_cache.reports import lookups
+from tests.support.client import get_json
 from tests.support.library import library_test
 from tests.support.rollups import at, build
 
@@ -30,9 +31,7 @@ def give_back(library, loan_id: int, day: str) -> None:
 
 
 def get() -> dict:
-    response = Client().get("/api/reports/circulation")
-    assert response.status_code == 200, response.content
-    return response.json()
+    return get_json("/api/reports/circulation")
 
 
 def test_on_loan_overdue_in_bands_and_lent_today(library):

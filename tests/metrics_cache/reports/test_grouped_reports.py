@@ -14,6 +14,7 @@ from books.models import LoanBreakdown, LoanDay
 from books.reports import dewey_class
 from metrics_cache.reports import breakdowns, catalog
 from metrics_cache.reports.catalog import copy_lookups
+from tests.support.client import get_json
 from tests.support.library import library_test
 from tests.support.rollups import at, build
 
@@ -79,9 +80,7 @@ def a_circulating_library(library) -> None:
 
 
 def report(by: str) -> dict:
-    response = Client().get("/api/reports/loans", {**NOVEMBER, "by": by})
-    assert response.status_code == 200, response.content
-    return response.json()
+    return get_json("/api/reports/loans", {**NOVEMBER, "by": by})
 
 
 def test_loans_by_what_the_member_copy_and_title_are_now(library):
