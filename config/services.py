@@ -84,8 +84,15 @@ LIVE_TASKS = (
 )
 
 
+# A library's first build, step after step, has a queue of its own too, which every worker
+# but the live one takes in turn with `celery`: hundreds of libraries' interval jobs (folds and
+# circulation every few minutes) can keep `celery` longer than their interval, their messages
+# then expiring unrun, and a build's next step must not wait behind them.
+BUILD_QUEUE = "build"
+
+
 def task_queues() -> tuple:
-    return (Queue("celery"), Queue(LIVE_QUEUE))
+    return (Queue("celery"), Queue(LIVE_QUEUE), Queue(BUILD_QUEUE))
 
 
 def task_routes() -> dict:

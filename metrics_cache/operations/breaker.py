@@ -56,8 +56,11 @@ def unless_unreachable(job, *, one_at_a_time: bool = True):
         with run_once(keys.library_jobs(), timeout=keys.GROUP_RUN_TIME_LIMIT_SECONDS) as mine:
             if not mine:
                 again = {**(request.kwargs or {}), LIBRARY_KWARG: current().slug}
+                # On the queue it came from (a first build's step stays on the build queue).
+                came_from = (request.delivery_info or {}).get("routing_key")
                 task.apply_async(args=list(request.args or ()), kwargs=again,
-                                 countdown=REQUEUE_SECONDS)  # fmt: skip
+                                 countdown=REQUEUE_SECONDS,
+                                 **({"queue": came_from} if came_from else {}))  # fmt: skip
                 return REQUEUED
             token = _running_one.set(True)
             try:

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from config.libraries import Library
 from config.library import all_libraries, home, serving, time_zone
 from config.library_tasks import LIBRARY_KWARG
+from config.services import BUILD_QUEUE
 from metrics_cache.base import keys
 from metrics_cache.base.redis import client
 from metrics_cache.reports.tasks import copy_report_lookups, refresh_circulation
@@ -223,7 +224,9 @@ def _prewarm_library() -> None:
     if first:
         prewarm.apply_async(expires=keys.PREWARM_BOOT_WINDOW_SECONDS)
         logger.info("start-up prewarm queued for %d metrics", len(METRICS))
-        fold_rollups.apply_async(expires=keys.PREWARM_BOOT_WINDOW_SECONDS)
+        # A first build's first step never expires: behind many libraries' start-up jobs it
+        # would, and the library would wait for a beat fold that finds `celery` short enough.
+        fold_rollups.apply_async(queue=BUILD_QUEUE)
         copy_report_lookups.apply_async(expires=keys.PREWARM_BOOT_WINDOW_SECONDS)
         refresh_circulation.apply_async(
             kwargs={"until_built": True}, expires=keys.PREWARM_BOOT_WINDOW_SECONDS

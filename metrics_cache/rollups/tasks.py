@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 
+from config.services import BUILD_QUEUE
 from metrics_cache.base import keys
 from metrics_cache.base.redis import run_once
 from metrics_cache.operations.breaker import unless_unreachable, unless_unreachable_any_time
@@ -29,14 +30,14 @@ BUILD_STEP_PAUSE_SECONDS = 1
 @unless_unreachable
 def fold_rollups() -> str:
     """One step of the rollups' first build (or of folding new rows); queues the next step
-    while the build is not over. Beat also runs it every few minutes, so a lost message or a
-    restart mid-build only delays it."""
+    on the build queue while the build is not over. Beat also runs it every few minutes, so a
+    lost message or a restart mid-build only delays it."""
     with run_once(keys.rollup_lock(), timeout=keys.GROUP_RUN_TIME_LIMIT_SECONDS) as running:
         if not running:
             return "busy"
         built = jobs.build_step()
     if not built:
-        fold_rollups.apply_async(countdown=BUILD_STEP_PAUSE_SECONDS)
+        fold_rollups.apply_async(countdown=BUILD_STEP_PAUSE_SECONDS, queue=BUILD_QUEUE)
         return "building"
     return "built"
 

@@ -28,7 +28,9 @@ def test_workers_reserve_one_message_per_process_and_the_fast_loop_has_its_own_q
     conf = current_app.conf
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
-    assert {queue.name for queue in conf.task_queues} == {"celery", services.LIVE_QUEUE}
+    assert {queue.name for queue in conf.task_queues} == {
+        "celery", services.LIVE_QUEUE, services.BUILD_QUEUE,
+    }  # fmt: skip
     route = current_app.amqp.router.route({}, "metrics_cache.sync_today_group")
     assert route["queue"].name == services.LIVE_QUEUE
     assert current_app.amqp.router.route({}, "metrics_cache.fold_rollups")["queue"].name == (
