@@ -186,6 +186,14 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--settle-timeout", type=float, default=300)
     parser.add_argument("--first-start-timeout", type=float, default=3600)
     parser.add_argument("--nightly-timeout", type=float, default=1500)
+    parser.add_argument(
+        "--drain-before-nightly",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="wait up to this long for the default queue to empty (a start's jobs done) "
+        "before queueing the nightly run, as at night in a settled deployment",
+    )
     parser.add_argument("--seed-timeout", type=float, default=7200)
     parser.add_argument("--warm-requests", type=int, default=400)
     parser.add_argument("--listing-requests", type=int, default=250)
@@ -1011,6 +1019,20 @@ class Bench:
         }
         return job_of, ends
 
+    def drain(self, timeout: float) -> str:
+        """Waits (at most `timeout`) until the default queue holds fewer messages than there
+        are libraries; what it held at the end."""
+        if not timeout:
+            return ""
+        broker = self.redis_client(db=1)
+        deadline = time.monotonic() + timeout
+        while True:
+            waiting = broker.llen("celery")
+            log(f"  draining before the nightly run: {waiting} messages on the default queue")
+            if waiting < len(self.libraries) or time.monotonic() > deadline:
+                return f"{waiting} messages waiting on the default queue when it was queued"
+            time.sleep(10)
+
     def wait_ended(self, queued: dict, timeout: float, what: str) -> dict[tuple, dict]:
         """Until every queued job's last copy ended successfully (or `timeout`): {job: end}."""
         deadline = time.monotonic() + timeout
@@ -1041,6 +1063,7 @@ class Bench:
         if any(not isinstance(at, datetime) for at in self.rollups().values()):
             self.wait_rollups(time.time(), self.args.first_start_timeout)
         self.settle("before the nightly run")
+        drained = self.drain(self.args.drain_before_nightly)
         sampler = Sampler(self.databases, every=0.1)
         sampler.start()
         cpu = CpuMeter()
@@ -1074,7 +1097,8 @@ class Bench:
             f"({len(self.libraries)} libraries x refresh_group visitors and books, "
             "fold_rollups, refresh_circulation, copy_report_lookups, `app.send_task(name, "
             'args, kwargs={"library": slug})`, queued in '
-            f"{queued_s:.1f} s); wall time from the first queued to the last ended. MariaDB "
+            f"{queued_s:.1f} s{'; ' + drained if drained else ''}); wall time from the first "
+            "queued to the last ended. MariaDB "
             "slow log (long_query_time 0.1, log_output TABLE) and PROCESSLIST every 100 ms "
             f"({sampler.samples:,} samples).",
             "",
