@@ -81,6 +81,8 @@ LIVE_TASKS = (
     "metrics_cache.reconcile_today",
     "metrics_cache.sync_today_group",
     "metrics_cache.reconcile_today_group",
+    # The sweep for messages lost between the broker and a worker (operations.transit).
+    "metrics_cache.resend_lost_messages",
 )
 
 

@@ -1,5 +1,6 @@
 """Celery's autodiscovery reads each app's `tasks` module: here, the rooms' tasks."""
 
+from metrics_cache.operations.tasks import resend_lost_messages
 from metrics_cache.reports.tasks import copy_report_lookups, refresh_circulation
 from metrics_cache.rollups.tasks import fold_rollups, verify_rollups
 from metrics_cache.snapshots.tasks import prewarm, refresh_group, refresh_metric
@@ -19,6 +20,7 @@ __all__ = [
     "refresh_circulation",
     "refresh_group",
     "refresh_metric",
+    "resend_lost_messages",
     "sync_today",
     "sync_today_group",
     "verify_rollups",

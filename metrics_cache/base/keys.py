@@ -78,6 +78,11 @@ def host_slots(host: str) -> str:
     return f"{PREFIX}:host:{host}:statements"
 
 
+def in_transit(name: str) -> str:
+    """The messages sent and not yet received (operations.transit), in the broker's database."""
+    return f"{PREFIX}:transit:{name}"
+
+
 def today_count(library: Library | None = None) -> str:
     """Today's visitor count, written by the fast loop: {"total", "date", "generated_at"}."""
     return f"{prefix(library)}:today:count"

@@ -23,6 +23,8 @@ from config.library_tasks import LIBRARY_KWARG
 from config.services import BUILD_QUEUE
 from metrics_cache.base import keys
 from metrics_cache.base.redis import client
+from metrics_cache.operations import transit
+from metrics_cache.operations.tasks import resend_lost_messages
 from metrics_cache.reports.tasks import copy_report_lookups, refresh_circulation
 from metrics_cache.rollups.tasks import fold_rollups, verify_rollups
 from metrics_cache.snapshots.registry import GROUPS, METRICS
@@ -108,6 +110,7 @@ ROLLUPS_FOLD = "rollups: fold new rows"
 ROLLUPS_VERIFY = "rollups: verify"
 LOOKUPS_COPY = "reports: copy lookup tables"
 CIRCULATION = "reports: circulation"
+RESEND_LOST = "broker: messages lost on the way to a worker"
 # The names of rooms, types and locations, and members' types, change rarely: a change shows
 # within this.
 LOOKUPS_COPY_MS = 1_800_000
@@ -139,6 +142,8 @@ def sync_live_schedules() -> None:
         kept = _sync_groups(now, group_count(len(libraries)))
     else:
         kept = {of_library(name, lib) for name in (FAST_LOOP, RECONCILE) for lib in libraries}
+    _save_interval(RESEND_LOST, resend_lost_messages.name, "{}", transit.SWEEP_SECONDS * 1000,
+                   now, 0, enabled=True)  # fmt: skip
     # The fast loop's entries of another shape (one library's, another number of groups).
     for periodic in PeriodicTask.objects.filter(name__startswith="today: ").exclude(name__in=kept):
         periodic.delete()
