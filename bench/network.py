@@ -25,7 +25,7 @@ Phases (each prints its command line, what it measured and its target):
   memory       the web process's RSS with every library against one, /api/libraries latency
   sse          --sse-clients on /api/network/today/stream while every library's count changes
                (published on each library's Redis channel, beat and workers stopped)
-  failover     workers a@ and b@; the nightly run queued, a killed (-9, its process group)
+  failover     workers a@ and b@ and beat; the nightly run queued, a killed (-9, its process group)
                mid-run: is every library's run done within a minute, did any run on both
 """
 
@@ -1292,6 +1292,9 @@ class Bench:
         conc = self.args.failover_concurrency
         env = {**self.env, "VISITOR_SYNC_MIN_INTERVAL_MS": str(self.args.interval_ms)}
         self.stack.start_workers(2, conc, env, "failover", names=["a", "b"])
+        # As deployed: beat's interval jobs beside the night's, and its sweep that sends again
+        # a message a killed worker popped off the broker before reserving it.
+        self.stack.start_beat(env, "failover")
         worker_a = next(w for w in self.stack.workers if w.name == "a")
         started = time.time()
         queued = self.queue_nightly()
@@ -1377,8 +1380,8 @@ class Bench:
             "",
             "### Two workers as two hosts, one killed mid-run",
             "",
-            "Command: the phase `failover`: beat stopped, the broker emptied, workers "
-            f"`-n a@%h` and `-n b@%h` (prefork, concurrency {conc}); the nightly run of every "
+            "Command: the phase `failover`: the broker emptied, workers `-n a@%h` and "
+            f"`-n b@%h` (prefork, concurrency {conc}) and beat; the nightly run of every "
             f"library queued ({len(queued):,} tasks); once {self.args.kill_after:.0%} had "
             "ended, worker a's process group killed with SIGKILL; start and end of every "
             "task from bench.network_app's task log.",
@@ -1413,6 +1416,7 @@ class Bench:
             lines.append(f"- running on a at the kill ({killed_at - started:.1f} s): {job}: {runs}")
         report += lines
         log("\n".join(lines))
+        self.stack.stop_beat()
         self.stack.stop_workers()
 
     def wait_ended_quiet(self, queued: dict) -> set[tuple]:

@@ -174,6 +174,7 @@ def _send_again(task_id: str, message: dict, now: float) -> list[str]:
     result = current_app.send_task(
         message["task"], args=message["args"], kwargs=message["kwargs"],
         queue=message["queue"], eta=eta or None, expires=expires or None,
+        parent_id=task_id,  # a copy of the lost message (not a child of the sweep)
     )  # fmt: skip
     logger.warning("message %s of %s lost between the broker and a worker: sent again as %s",
                    task_id, message["task"], result.id)  # fmt: skip

@@ -29,7 +29,8 @@ def queued(broker, queue: str = "celery") -> list[dict]:
         args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
         head = message["headers"]
         found.append({"id": head["id"], "task": head["task"], "args": args, "kwargs": kwargs,
-                      "eta": head["eta"], "expires": head["expires"]})  # fmt: skip
+                      "eta": head["eta"], "expires": head["expires"],
+                      "parent": head["parent_id"]})  # fmt: skip
     return found
 
 
@@ -92,6 +93,7 @@ def test_a_message_popped_by_a_lost_worker_is_sent_again(broker, sent):
     assert (message["task"], message["args"], message["kwargs"]) == (
         "metrics_cache.copy_report_lookups", [], {"library": "default"},
     )  # fmt: skip
+    assert message["parent"] == lost["id"], "a copy of the lost message, for tracing"
     assert written_down(broker) == set(again), "the copy is written down in its turn"
     assert transit.sweep(time.time() + 60) == [], "sent once"
 
