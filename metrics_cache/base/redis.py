@@ -17,6 +17,8 @@ from redis.exceptions import LockError, RedisError
 # A long run's lock is a lease of this long, renewed while its holder lives: a worker killed
 # mid-run (or its host gone) frees it within this, and another worker takes the job over.
 LEASE_SECONDS = 30
+# A holder waiting for a lock looks again this often.
+WAIT_POLL_SECONDS = 0.05
 
 
 def client():
@@ -48,15 +50,15 @@ class LockTaken(RuntimeError):
 
 
 @contextlib.contextmanager
-def run_once(key: str, *, timeout: float) -> Iterator[bool]:
-    """Yields True while holding `key`, False at once if another holder has it. The lock is
-    held for at most `timeout` seconds, as a lease of LEASE_SECONDS renewed meanwhile: a
-    holder that died frees it within the lease; one that expired under a long run has
-    nothing to release."""
+def run_once(key: str, *, timeout: float, wait_seconds: float = 0) -> Iterator[bool]:
+    """Yields True while holding `key`, False if another holder has it (at once, or after
+    waiting up to `wait_seconds` for it to let go). The lock is held for at most `timeout`
+    seconds, as a lease of LEASE_SECONDS renewed meanwhile: a holder that died frees it within
+    the lease; one that expired under a long run has nothing to release."""
     lease = min(timeout, LEASE_SECONDS)
     # The renewing thread extends the lock: its token is not thread-local.
-    lock = client().lock(key, timeout=lease, blocking=False, thread_local=False)
-    if not lock.acquire():
+    lock = client().lock(key, timeout=lease, sleep=WAIT_POLL_SECONDS, thread_local=False)
+    if not lock.acquire(blocking=wait_seconds > 0, blocking_timeout=wait_seconds):
         yield False
         return
     stop = threading.Event()

@@ -17,35 +17,47 @@ from config.library import current
 from config.library_tasks import LIBRARY_KWARG
 from metrics_cache.base import keys
 from metrics_cache.base.redis import client, run_once
-from metrics_cache.network.states import UNREACHABLE, state
+from metrics_cache.network.states import OK, UNREACHABLE, state
 
 logger = logging.getLogger(__name__)
 SKIPPED = "unreachable"
 REQUEUED = "requeued"
 # A job that finds another of its library's running is queued again this much later.
 REQUEUE_SECONDS = 5
+# ... after waiting this long for it, if the library's database answers (its jobs then take
+# tens of milliseconds to a second; its fold and circulation are sent at the same instant,
+# and a night's or a start's jobs of one library side by side): a wait costs less than a
+# message and a worker's turn. One whose database fails does not wait: its job may hang.
+WAIT_FOR_RUNNING_SECONDS = 2
 
 _running_one = ContextVar("running_one_of_its_library_s_jobs", default=False)
 
 
-def is_open() -> bool:
-    """True while the current library's database is unreachable (as its fast loop saw it)."""
+def _state() -> str | None:
+    """The current library's state as its fast loop saw it; None without Redis."""
     try:
         raw = client().hgetall(keys.today_loop_status())
     except RedisError:
-        return False  # nothing known: the job tries, bounded by the connection's timeouts
-    loop = {name.decode(): value.decode() for name, value in raw.items()}
-    return state(loop) == UNREACHABLE
+        return None
+    return state({name.decode(): value.decode() for name, value in raw.items()})
+
+
+def is_open() -> bool:
+    """True while the current library's database is unreachable (as its fast loop saw it);
+    without Redis, nothing is known: the job tries, bounded by the connection's timeouts."""
+    return _state() == UNREACHABLE
 
 
 def unless_unreachable(job, *, one_at_a_time: bool = True):
     """A job of the current library, skipped while its breaker is open, and run while no
-    other job of the library runs (else queued again a few seconds later; called outside a
-    worker, or from inside another of its jobs, it runs at once)."""
+    other job of the library runs (else, after waiting a little for it while the library's
+    database answers, queued again a few seconds later; called outside a worker, or from
+    inside another of its jobs, it runs at once)."""
 
     @functools.wraps(job)
     def run(*args, **kwargs):
-        if is_open():
+        seen = _state()
+        if seen == UNREACHABLE:
             logger.warning("%s skipped for library %s: its database is unreachable",
                            job.__name__, current().slug)  # fmt: skip
             return SKIPPED
@@ -53,7 +65,9 @@ def unless_unreachable(job, *, one_at_a_time: bool = True):
         if not one_at_a_time or _running_one.get() or task is None:
             return job(*args, **kwargs)
         request = task.request
-        with run_once(keys.library_jobs(), timeout=keys.GROUP_RUN_TIME_LIMIT_SECONDS) as mine:
+        wait = WAIT_FOR_RUNNING_SECONDS if seen == OK else 0
+        with run_once(keys.library_jobs(), timeout=keys.GROUP_RUN_TIME_LIMIT_SECONDS,
+                      wait_seconds=wait) as mine:  # fmt: skip
             if not mine:
                 again = {**(request.kwargs or {}), LIBRARY_KWARG: current().slug}
                 # On the queue it came from (a first build's step stays on the build queue).

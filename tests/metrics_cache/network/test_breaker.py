@@ -3,13 +3,15 @@ were) until its fast loop reaches the database again."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from metrics_cache.base import keys
-from metrics_cache.base.redis import client, run_once
+from metrics_cache.base.redis import WAIT_POLL_SECONDS, client, run_once
 from metrics_cache.operations import breaker
 from metrics_cache.reports.tasks import copy_report_lookups, refresh_circulation
 from metrics_cache.rollups.tasks import fold_rollups, verify_rollups
@@ -108,3 +110,54 @@ def test_the_weekly_verification_runs_beside_the_library_s_other_jobs(library, m
     assert seen and all(held == 1 for _, held in seen), "ran while another job held the slot"
     verify_rollups.apply(kwargs={"library": "default"}).get()
     assert not client().exists(keys.library_jobs()), "and takes no slot of its own"
+
+
+def hold_the_library_s_slot(seconds: float) -> threading.Thread:
+    """Another job of the library, running for `seconds` (from another thread)."""
+    held = threading.Event()
+
+    def job() -> None:
+        with run_once(keys.library_jobs(), timeout=60) as mine:
+            assert mine
+            held.set()
+            time.sleep(seconds)
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    assert held.wait(5)
+    return thread
+
+
+@pytest.mark.parametrize(
+    ("error", "ends_after", "outcome"),
+    [
+        ("", 0.3, "ran"),  # answering: waits for the other job, then runs
+        ("", breaker.WAIT_FOR_RUNNING_SECONDS + 1.5, breaker.REQUEUED),  # waited long enough
+        ("OperationalError: timeout", 0.3, breaker.REQUEUED),  # failing: no wait, it may hang
+    ],
+    ids=["answering-short", "answering-long", "failing"],
+)
+def test_a_job_waits_briefly_for_its_library_s_running_one_if_its_database_answers(
+    library, monkeypatch, error, ends_after, outcome
+):
+    """A library's fold and circulation are sent at the same instant, a night's or a start's
+    jobs side by side: each queued again would cost a message and a worker's turn."""
+    loop_saw(error=error, success_ago=timedelta(seconds=1))
+    monkeypatch.setattr(
+        copy_report_lookups._get_current_object(), "apply_async", lambda **options: None
+    )
+    monkeypatch.setattr("metrics_cache.reports.tasks.copy_lookups", lambda: "ran")
+    other = hold_the_library_s_slot(ends_after)
+    started = time.monotonic()
+    try:
+        result = copy_report_lookups.apply(kwargs={"library": "default"}).get()
+        waited = time.monotonic() - started
+    finally:
+        other.join()
+    assert result == outcome
+    if outcome == "ran":
+        assert ends_after - 0.1 <= waited < ends_after + 1
+    else:
+        # redis-py stops a poll short of the timeout rather than past it.
+        expected = breaker.WAIT_FOR_RUNNING_SECONDS - 2 * WAIT_POLL_SECONDS if not error else 0
+        assert expected <= waited < expected + 1
