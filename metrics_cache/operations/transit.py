@@ -22,7 +22,7 @@ from celery import current_app
 from redis.commands.core import Script
 from redis.exceptions import RedisError
 
-from config.services import LIVE_QUEUE, LIVE_TASKS
+from config.services import LIVE_QUEUE
 from metrics_cache.base import keys
 
 logger = logging.getLogger(__name__)
@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 SWEEP_SECONDS = 10
 # How many messages at the head of a queue the sweep looks through for a suspected one.
 QUEUE_HEAD_MESSAGES = 100
+# Any distinct names would do: each is read and written under its one name here.
+ORDER, MESSAGES, SEQUENCE, RECEIVED, SUSPECTS = (  # pragma: no mutate
+    keys.in_transit(name) for name in ("order", "messages", "sequence", "received", "suspects")
+)
 
 # KEYS: order, messages, sequence. ARGV: id, the message. Its place in the order of sending.
 _WRITE = Script(
@@ -80,20 +84,17 @@ def broker():
         yield connection.default_channel.client
 
 
-def _written_down(routing_key: str | None, task: str) -> bool:
-    return routing_key != LIVE_QUEUE and task not in LIVE_TASKS
-
-
 def on_publish(sender=None, headers=None, body=None, routing_key=None, **kwargs) -> None:
-    """before_task_publish: writes the message down (its job, arguments, queue, expiry)."""
-    if not headers or not _written_down(routing_key, sender):
+    """before_task_publish: writes the message down (its job, arguments, queue, expiry); not
+    the fast loop's (every task on the live queue)."""
+    if routing_key == LIVE_QUEUE:
         return
     args, task_kwargs = body[0], body[1]
     message = {"task": sender, "args": args, "kwargs": task_kwargs, "queue": routing_key,
                "eta": headers.get("eta"), "expires": headers.get("expires")}  # fmt: skip
     try:
         with broker() as redis:
-            _WRITE(keys=_keys("order", "messages", "sequence"),
+            _WRITE(keys=[ORDER, MESSAGES, SEQUENCE],
                    args=[headers["id"], json.dumps(message)], client=redis)  # fmt: skip
     except RedisError as exc:
         logger.warning("message %s of %s not written down: %s", headers["id"], sender, exc)
@@ -102,18 +103,13 @@ def on_publish(sender=None, headers=None, body=None, routing_key=None, **kwargs)
 def strike(task_id: str) -> bool:
     """The message `task_id` reached a worker."""
     with broker() as redis:
-        return bool(_STRIKE(keys=_keys("order", "messages", "received"), args=[task_id],
+        return bool(_STRIKE(keys=[ORDER, MESSAGES, RECEIVED], args=[task_id],
                             client=redis))  # fmt: skip
 
 
 def on_received(sender=None, request=None, **kwargs) -> None:
     """task_received (a worker's Request) and task_revoked (the task's Context: an expired
     message is discarded unreceived)."""
-    if request is None:
-        return
-    task = getattr(request, "name", None) or request.task
-    if not _written_down((request.delivery_info or {}).get("routing_key"), task):
-        return
     try:
         strike(request.id)
     except RedisError as exc:
@@ -124,21 +120,23 @@ def sweep(now: float | None = None) -> list[str]:
     """Sends again the jobs whose message was popped by a worker that is gone; their new ids."""
     now = time.time() if now is None else now
     with broker() as redis:
-        marks = {q.decode(): float(p) for q, p in redis.hgetall(_keys("received")[0]).items()}
-        latest = max(marks.values(), default=0)
-        behind = redis.zrangebyscore(_keys("order")[0], "-inf", f"({latest}", withscores=True)
+        marks = {q.decode(): float(p) for q, p in redis.hgetall(RECEIVED).items()}
+        if not marks:
+            return []
+        below = f"({max(marks.values())}"
+        behind = redis.zrangebyscore(ORDER, "-inf", below, withscores=True)  # pragma: no mutate
         lost = [id_.decode() for id_, place in _popped(redis, behind, marks)]
-        suspects = {k.decode(): float(v) for k, v in redis.hgetall(_keys("suspects")[0]).items()}
-        pipe = redis.pipeline(transaction=False)
-        pipe.delete(_keys("suspects")[0])
+        suspects = {k.decode(): float(v) for k, v in redis.hgetall(SUSPECTS).items()}
+        pipe = redis.pipeline(transaction=False)  # pragma: no mutate (MULTI or not: the same)
+        pipe.delete(SUSPECTS)
         for task_id in lost:
-            pipe.hset(_keys("suspects")[0], task_id, suspects.get(task_id, now))
+            pipe.hset(SUSPECTS, task_id, suspects.get(task_id, now))
         pipe.execute()
         # Suspected at an earlier sweep (beat's intervals are not exact: half of one).
         due = [t for t in lost if now - suspects.get(t, now) >= SWEEP_SECONDS / 2]
         sent = []
         for task_id in due:
-            raw = _CLAIM(keys=_keys("order", "messages"), args=[task_id], client=redis)
+            raw = _CLAIM(keys=[ORDER, MESSAGES], args=[task_id], client=redis)
             if raw is not None:
                 sent += _send_again(task_id, json.loads(raw), now)
     return sent
@@ -149,17 +147,20 @@ def _popped(redis, behind: list, marks: dict) -> list:
     found = []
     if not behind:
         return found
-    messages = redis.hmget(_keys("messages")[0], [id_ for id_, _ in behind])
-    heads: dict[str, bytes] = {}
-    for (id_, place), raw in zip(behind, messages, strict=True):
+    messages = redis.hmget(MESSAGES, [id_ for id_, _ in behind])
+    heads: dict[str, list[bytes]] = {}
+    # One reply per id asked: zip's strictness never matters.
+    for (id_, place), raw in zip(behind, messages, strict=True):  # pragma: no mutate
         if raw is None:
-            continue
+            continue  # received since the first read
         queue = json.loads(raw)["queue"]
-        if place >= marks.get(queue, 0):
+        # No mark (nothing of its queue received) or a mark at its place (that is, itself
+        # received): the same; no place is 0.
+        if place >= marks.get(queue, 0):  # pragma: no mutate
             continue
         if queue not in heads:
-            heads[queue] = b"".join(redis.lrange(queue, -QUEUE_HEAD_MESSAGES, -1))
-        if id_ not in heads[queue]:
+            heads[queue] = redis.lrange(queue, -QUEUE_HEAD_MESSAGES, -1)
+        if not any(id_ in waiting for waiting in heads[queue]):
             found.append((id_, place))
     return found
 
@@ -179,7 +180,3 @@ def _send_again(task_id: str, message: dict, now: float) -> list[str]:
     logger.warning("message %s of %s lost between the broker and a worker: sent again as %s",
                    task_id, message["task"], result.id)  # fmt: skip
     return [result.id]
-
-
-def _keys(*names: str) -> list[str]:
-    return [keys.in_transit(name) for name in names]

@@ -4,20 +4,29 @@ again; one merely waiting in its queue, or one that reached a worker, never is."
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+import redis
+import time_machine
 from celery import current_app
+from celery.app.task import Context
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from config.services import BUILD_QUEUE, LIVE_QUEUE
 from metrics_cache.base import keys
 from metrics_cache.operations import schedules, transit
+from metrics_cache.operations.tasks import resend_lost_messages
 from metrics_cache.reports.tasks import copy_report_lookups, refresh_circulation
 from metrics_cache.rollups.tasks import fold_rollups
+from metrics_cache.snapshots.tasks import refresh_group
 from metrics_cache.today.tasks import sync_today_group
 
 
@@ -170,3 +179,143 @@ def test_an_earlier_message_received_late_hides_no_lost_one(broker, sent):
     again = sweep_twice()
     assert [m["task"] for m in queued(broker)] == ["metrics_cache.copy_report_lookups"]
     assert written_down(broker) == set(again) and lost["id"] not in again
+
+
+def lose(broker, *jobs: dict) -> None:
+    """Pops every message queued (the `jobs` lost with a dead worker, any other received)."""
+    lost = {job["id"] for job in jobs}
+    for queue in ("celery", BUILD_QUEUE):
+        while broker.llen(queue):
+            taken = take(broker, queue)
+            if taken["id"] not in lost:
+                transit.strike(taken["id"])
+
+
+def test_the_sweep_task_reads_the_clock(broker, sent):
+    lost = sent(copy_report_lookups)
+    sent(refresh_circulation)
+    lose(broker, lost)
+    with time_machine.travel(time.time(), tick=False) as clock:
+        assert resend_lost_messages.apply().get() == 0
+        clock.shift(transit.SWEEP_SECONDS)
+        assert resend_lost_messages.apply().get() == 1
+
+
+@pytest.mark.parametrize(
+    ("sweeps", "sent_again"),
+    [((0, 4), False), ((0, 5), True), ((0, 3, 6), True)],
+    ids=["too-soon", "half-an-interval", "first-seen-kept"],
+)
+def test_a_suspect_is_sent_again_half_an_interval_after_it_was_first_seen(
+    broker, sent, sweeps, sent_again
+):
+    """Beat's intervals are not exact: half of one after the sweep that first found it."""
+    lost = sent(copy_report_lookups)
+    sent(refresh_circulation)
+    lose(broker, lost)
+    start = time.time()
+    found = [transit.sweep(start + at) for at in sweeps]
+    assert all(again == [] for again in found[:-1])
+    assert bool(found[-1]) is sent_again
+
+
+def test_a_suspect_received_before_the_next_sweep_is_not_sent_again(broker, sent):
+    """A worker slow to record what it popped: the suspicion goes with its receipt."""
+    slow = sent(copy_report_lookups)
+    sent(refresh_circulation)
+    lose(broker, slow)
+    now = time.time()
+    assert transit.sweep(now) == []
+    assert broker.hkeys(keys.in_transit("suspects")) == [slow["id"].encode()]
+    transit.strike(slow["id"])
+    assert transit.sweep(now + transit.SWEEP_SECONDS) == []
+    assert broker.hlen(keys.in_transit("suspects")) == 0
+
+
+def test_every_lost_message_of_a_sweep_is_sent_again_whatever_comes_before(broker, sent):
+    waiting_elsewhere = sent(fold_rollups, queue=BUILD_QUEUE)  # nothing later of its queue
+    first = sent(refresh_group, args=["visitors"], expires=600)
+    second = sent(copy_report_lookups)
+    sent(refresh_circulation)
+    broker.delete(BUILD_QUEUE)
+    lose(broker, first, second)
+    again = sweep_twice()
+    assert len(again) == 2
+    copies = {m["task"]: m for m in queued(broker)}
+    assert copies["metrics_cache.refresh_group"]["args"] == ["visitors"]
+    assert copies["metrics_cache.refresh_group"]["expires"] == first["expires"]
+    assert waiting_elsewhere["id"] in written_down(broker)
+
+
+def test_a_message_read_as_received_in_the_middle_of_a_sweep_is_passed_over(broker, sent):
+    """Received between the sweep's two reads: its place is listed, its message gone."""
+    lost = sent(copy_report_lookups)
+    sent(refresh_circulation)
+    lose(broker, lost)
+    broker.zadd(keys.in_transit("order"), {"received-meanwhile": 0.5})
+    assert len(sweep_twice()) == 1
+
+
+def test_a_message_at_the_head_of_a_long_queue_is_found_there(broker, sent):
+    waiting = sent(copy_report_lookups)
+    later = sent(refresh_circulation)
+    broker.lrem("celery", 1, broker.lindex("celery", 0))
+    transit.strike(later["id"])
+    for _ in range(3):
+        sent(fold_rollups)  # newer messages, further from the head
+    assert sweep_twice() == []
+    assert waiting["id"] in written_down(broker)
+
+
+def test_lost_at_its_very_expiry_is_not_sent_again_and_says_so(broker, sent, caplog):
+    lost = sent(copy_report_lookups, expires=30)
+    sent(refresh_circulation)
+    lose(broker, lost)
+    at = datetime.fromisoformat(lost["expires"]).timestamp()
+    transit.sweep(at - transit.SWEEP_SECONDS)
+    with caplog.at_level(logging.INFO, logger=transit.__name__):
+        assert transit.sweep(at) == []
+    assert caplog.messages == [
+        f"lost message {lost['id']} of metrics_cache.copy_report_lookups past its expiry: not "
+        "sent again"
+    ]
+
+
+def test_a_message_sent_again_is_logged_with_both_ids(broker, sent, caplog):
+    lost = sent(copy_report_lookups)
+    sent(refresh_circulation)
+    lose(broker, lost)
+    with caplog.at_level(logging.WARNING, logger=transit.__name__):
+        [again] = sweep_twice()
+    assert caplog.messages == [
+        f"message {lost['id']} of metrics_cache.copy_report_lookups lost between the broker and "
+        f"a worker: sent again as {again}"
+    ]
+
+
+def test_a_received_message_is_struck_out_by_the_worker_s_signal(broker, sent):
+    """task_revoked hands the task's Context (a worker's Request has the same `id`)."""
+    job = sent(copy_report_lookups)
+    transit.on_received(request=Context(id=job["id"], task=copy_report_lookups.name))
+    assert written_down(broker) == set()
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    @contextlib.contextmanager
+    def unreachable():
+        yield redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+
+    monkeypatch.setattr(transit, "broker", unreachable)
+
+
+def test_without_the_broker_nothing_is_written_down_and_the_log_says_which(broker_down, caplog):
+    headers = {"id": "job-1", "eta": None, "expires": None}
+    with caplog.at_level(logging.WARNING, logger=transit.__name__):
+        transit.on_publish(sender="metrics_cache.fold_rollups", headers=headers,
+                           body=([], {}, {}), routing_key="celery")  # fmt: skip
+        transit.on_received(request=Context(id="job-2"))
+    written, struck = caplog.messages
+    assert written.startswith("message job-1 of metrics_cache.fold_rollups not written down: ")
+    assert struck.startswith("message job-2 not struck out: ")
+    assert all("connecting to localhost:1" in message for message in caplog.messages), "why"
