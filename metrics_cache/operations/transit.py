@@ -7,8 +7,9 @@ database, as it is sent, with its place in the order of sending; a worker that r
 discards it as expired) strikes it out. A queue is first in, first out: a message still written
 down after a later one of its queue was received was popped by a worker that is gone, unless it
 is still at the head of its queue (two senders racing), and the sweep sends its job again once
-it has been so for a whole sweep. The fast loop's messages are not written down: each expires
-within seconds and the next tick counts what a lost one would have."""
+an earlier sweep, half an interval before at least, found it so too. The fast loop's messages
+are not written down: each expires within seconds and the next tick counts what a lost one
+would have."""
 
 from __future__ import annotations
 
@@ -125,7 +126,7 @@ def sweep(now: float | None = None) -> list[str]:
             return []
         below = f"({max(marks.values())}"
         behind = redis.zrangebyscore(ORDER, "-inf", below, withscores=True)  # pragma: no mutate
-        lost = [id_.decode() for id_, place in _popped(redis, behind, marks)]
+        lost = _popped(redis, behind, marks)
         suspects = {k.decode(): float(v) for k, v in redis.hgetall(SUSPECTS).items()}
         pipe = redis.pipeline(transaction=False)  # pragma: no mutate (MULTI or not: the same)
         pipe.delete(SUSPECTS)
@@ -142,9 +143,9 @@ def sweep(now: float | None = None) -> list[str]:
     return sent
 
 
-def _popped(redis, behind: list, marks: dict) -> list:
-    """Of the messages written down before their queue's mark, those not at its head."""
-    found = []
+def _popped(redis, behind: list, marks: dict) -> list[str]:
+    """Of the messages written down before their queue's mark, those not at its head: ids."""
+    found: list[str] = []
     if not behind:
         return found
     messages = redis.hmget(MESSAGES, [id_ for id_, _ in behind])
@@ -161,7 +162,7 @@ def _popped(redis, behind: list, marks: dict) -> list:
         if queue not in heads:
             heads[queue] = redis.lrange(queue, -QUEUE_HEAD_MESSAGES, -1)
         if not any(id_ in waiting for waiting in heads[queue]):
-            found.append((id_, place))
+            found.append(id_.decode())
     return found
 
 
