@@ -7,6 +7,11 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("library_dashboard", task_cls="config.library_tasks:LibraryTask")
+app = Celery(
+    "library_dashboard",
+    task_cls="config.library_tasks:LibraryTask",
+    # Celery's Django fix-up, closing only the connections a task opened (config.connections).
+    fixups=["config.connections:celery_fixup"],
+)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -17,8 +17,10 @@ class MetricsCacheConfig(AppConfig):
         from django.core.checks import Tags, register
         from django.db.backends.signals import connection_created
 
+        from config import connections
         from metrics_cache.operations import checks, host_slots, schedules, transit
 
+        connections.install()
         register(checks.configuration_checks)
         register(checks.library_tables_check, Tags.database)
         beat_init.connect(schedules.sync_schedules_on_beat_start, dispatch_uid="libdash.beat")

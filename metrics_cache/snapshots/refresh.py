@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db import close_old_connections
 from django.utils import timezone
 
+from config.connections import close_old_connections
 from config.library import library_fingerprint
 from metrics_cache.base import keys
 from metrics_cache.snapshots import store

@@ -157,7 +157,8 @@ def test_the_file_s_one_library_is_the_library_served(tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == [
         "slims", "10.1.2.3", "Asia/Makassar", "Asia/Makassar", "direct",
-        "SMA Negeri 3 Bandung", False, "SET SESSION TRANSACTION READ ONLY",
+        "SMA Negeri 3 Bandung", False,
+        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY",
     ]  # fmt: skip
 
 

@@ -59,3 +59,22 @@ def test_a_round_of_work_changes_nothing_in_the_library(library, settings, clien
     for path in ("/api/visitors/today", "/health", "/api/visitors/summary", "/metrics"):
         client.get(path)
     assert checksums() == before
+
+
+def test_the_session_is_read_only_and_read_committed_from_its_first_statement(library):
+    """Both set as the connection opens (its init_command): no statement of Django's after it,
+    a round trip each task's new connection saves."""
+    connection = connections["library"]
+    if connection.vendor != "mysql":
+        pytest.skip("a MariaDB/MySQL session's settings")
+    connection.close()
+    connection.queries_log.clear()
+    connection.force_debug_cursor = True  # logs every statement, those made on connecting too
+    try:
+        connection.ensure_connection()
+    finally:
+        connection.force_debug_cursor = False
+    assert list(connection.queries_log) == []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT @@tx_isolation, @@tx_read_only")
+        assert cursor.fetchone() == ("READ-COMMITTED", 1)
