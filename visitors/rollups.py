@@ -177,12 +177,10 @@ def members_counted(year: date, until: date) -> int:
     )
 
 
-def visits_on(day: date, in_generation: int | None = None) -> int:
-    """Folded visits dated `day`, in the live generation unless `in_generation` is given."""
-    if in_generation is None:
-        in_generation = generation()
-    row = VisitDay.objects.filter(generation=in_generation, day=day).first()
-    return row.total if row else 0
+def visits_on(day: date, in_generation: int) -> int:
+    """Folded visits dated `day` in generation `in_generation`."""
+    found = VisitDay.objects.filter(generation=in_generation, day=day).values_list("total")[:1]
+    return found[0][0] if found else 0
 
 
 def visits_dated_between_ids(*, after_id: int, upto_id: int, day: date) -> int:

@@ -51,7 +51,8 @@ def count_from_rollups(today: date, state: RollupState) -> Count:
     """Today's rollup after folding the new rows, plus any rows dated today still above the
     watermark: exact whatever the rows' id order."""
     result = engine.fold(visit_rollups.SOURCE, state, budget_seconds=TICK_FOLD_SECONDS)
-    total = visit_rollups.visits_on(today)
+    # The generation the fold wrote to: its rows and the watermark below go together.
+    total = visit_rollups.visits_on(today, state.generation)
     if not result.caught_up:
         total += _unfolded(today, state.last_id)
     return Count(total, state.last_id)
@@ -88,9 +89,7 @@ def count_without_folding(today: date) -> int:
         if state is None:
             break
         seen = (state.generation, state.last_id)
-        # pragma below: None reads the live generation, the same one (after a swap, the check
-        # below sees the new generation and reads again).
-        folded = visit_rollups.visits_on(today, state.generation)  # pragma: no mutate
+        folded = visit_rollups.visits_on(today, state.generation)
         state = visit_rollups_state()
         # The watermark moves with the rollup rows in one transaction: unchanged around the
         # read, the rollup read is exactly the rows up to it.

@@ -81,16 +81,19 @@ def _run(mode: modes.Mode, count, *, exact: bool = False) -> str:  # pragma: no 
         "error": "",
         "failures": 0,
     }
-    previous_error = redis.hget(keys.today_loop_status(), "error")
-    redis.hset(keys.today_loop_status(), mapping=status)
-    if previous_error:
-        logger.warning("fast loop recovered: today=%d", result.total)
+    # One round trip: the error before the status replaces it, then the buffer.
+    pipe = redis.pipeline(transaction=False)  # pragma: no mutate (MULTI or not: same replies)
+    pipe.hget(keys.today_loop_status(), "error")
+    pipe.hset(keys.today_loop_status(), mapping=status)
     if settings.VISITOR_SYNC_BUFFER_MS:
-        redis.set(
+        pipe.set(
             keys.today_cooldown(),
             1,  # pragma: no mutate (only the key's existence is read)
             px=settings.VISITOR_SYNC_BUFFER_MS,
         )
+    previous_error = pipe.execute()[0]
+    if previous_error:
+        logger.warning("fast loop recovered: today=%d", result.total)
     return "ok"
 
 

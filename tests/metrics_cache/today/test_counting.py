@@ -267,3 +267,33 @@ def test_a_days_first_visits_folded_together_are_all_in_its_recount(library, cap
         assert loop.reconcile_tick() == "ok"
         assert publishing.published()["total"] == 3
     assert "corrected" not in caplog.text
+
+
+def test_a_tick_with_nothing_new_asks_slims_one_primary_key_question(library, settings):
+    """Most ticks find no new row: one probe above the watermark (a single index entry, no
+    chunk read with its columns and collation keys), the rollup state read once, and the
+    count unchanged; the next row is folded by the next tick."""
+    from django.test.utils import CaptureQueriesContext
+
+    settings.VISITOR_SYNC_BUFFER_MS = 0
+    with at(2026, 11, 25, 10, 0):
+        library.visit("2026-11-25 08:00:00", member_id="M1")
+        build()
+        assert loop.tick() == "ok"
+        with (
+            CaptureQueriesContext(connections["library"]) as slims,
+            CaptureQueriesContext(connections["default"]) as own,
+        ):
+            assert loop.tick() == "ok"
+        statements = [
+            re.sub(r"[`\"]", "", sql) for sql in library_statements(slims.captured_queries)
+        ]
+        assert len(statements) == 1, statements
+        assert "visitor_id > 1" in statements[0] and "LIMIT 1" in statements[0]
+        assert "member_name" not in statements[0]
+        states = [q["sql"] for q in own.captured_queries if RollupState._meta.db_table in q["sql"]]
+        assert len(states) == 1, states
+        assert publishing.published()["total"] == 1
+        library.visit("2026-11-25 09:00:00", member_id="M2")
+        assert loop.tick() == "ok"
+        assert publishing.published()["total"] == 2
