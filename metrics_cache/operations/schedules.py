@@ -170,19 +170,20 @@ def _sync_live(library: Library, now, phase: float, *, grouped: bool) -> None:
     """A library's own interval jobs (the fast loop and the exact recount unless `grouped`)."""
     kwargs = _library_kwargs(library)
     jobs = [
-        (ROLLUPS_FOLD, fold_rollups.name, ROLLUPS_FOLD_MS, True),
-        (LOOKUPS_COPY, copy_report_lookups.name, LOOKUPS_COPY_MS, True),
-        # Returns and renewals show in the circulation figures within one fold's interval.
-        (CIRCULATION, refresh_circulation.name, ROLLUPS_FOLD_MS, True),
+        (ROLLUPS_FOLD, fold_rollups.name, ROLLUPS_FOLD_MS, True, phase),
+        (LOOKUPS_COPY, copy_report_lookups.name, LOOKUPS_COPY_MS, True, phase),
+        # Returns and renewals show in the circulation figures within one fold's interval; half
+        # an interval after the fold, never beside it (a library's jobs run one at a time).
+        (CIRCULATION, refresh_circulation.name, ROLLUPS_FOLD_MS, True, (phase + 0.5) % 1),
     ]
     if not grouped:
         reconcile_ms = settings.TODAY_RECONCILE_SECONDS * 1000
         jobs += [
-            (FAST_LOOP, sync_today.name, settings.VISITOR_SYNC_MIN_INTERVAL_MS, True),
-            (RECONCILE, reconcile_today.name, reconcile_ms, modes.configured().reconciles),
+            (FAST_LOOP, sync_today.name, settings.VISITOR_SYNC_MIN_INTERVAL_MS, True, phase),
+            (RECONCILE, reconcile_today.name, reconcile_ms, modes.configured().reconciles, phase),
         ]
-    for name, task, milliseconds, enabled in jobs:
-        _save_interval(of_library(name, library), task, kwargs, milliseconds, now, phase,
+    for name, task, milliseconds, enabled, at in jobs:
+        _save_interval(of_library(name, library), task, kwargs, milliseconds, now, at,
                        enabled=enabled)  # fmt: skip
 
 

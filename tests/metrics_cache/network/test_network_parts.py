@@ -127,6 +127,12 @@ def test_every_library_has_its_schedules_in_its_zone_spread_over_the_interval(tw
     due_in = fold.last_run_at + timedelta(milliseconds=schedules.ROLLUPS_FOLD_MS)
     assert abs((due_in - timezone.now()).total_seconds() - 150) < 1
     assert PeriodicTask.objects.get(name="rollups: fold new rows").last_run_at is None
+    # Each library's circulation half an interval after its fold, never beside it.
+    circulation = PeriodicTask.objects.get(name="reports: circulation · timur")
+    assert circulation.last_run_at is None  # half an interval past timur's fold: beat's start
+    home = PeriodicTask.objects.get(name="reports: circulation").last_run_at
+    due_in = home + timedelta(milliseconds=schedules.ROLLUPS_FOLD_MS)
+    assert abs((due_in - timezone.now()).total_seconds() - 150) < 1
     # The fast loop and the exact recount by groups of libraries (today.groups): one here.
     loops = PeriodicTask.objects.filter(name__startswith="today: ")
     assert sorted((p.name, p.task, json.loads(p.kwargs)) for p in loops) == [
