@@ -9,16 +9,18 @@ what was opened."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
 import django.db
 from celery.fixups.django import DjangoFixup, DjangoWorkerFixup
 from django.core import signals
-from django.db import DatabaseError, InterfaceError
+from django.db import Error
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
+logger = logging.getLogger(__name__)
 _here = threading.local()
 
 
@@ -45,11 +47,8 @@ def close_opened(*, force: bool) -> None:
                 wrapper.close()
             else:
                 wrapper.close_if_unusable_or_obsolete()
-        except InterfaceError:
-            pass
-        except DatabaseError as exc:  # as Celery's fix-up: a connection already gone is closed
-            if "closed" not in str(exc) and "not connected" not in str(exc):
-                raise
+        except Error as exc:  # the server or the socket gone: Django drops the connection anyway
+            logger.warning("closing %s's connection: %s", wrapper.alias, exc)
         # Kept while its query log has entries (DEBUG), so reset_queries still clears it.
         if wrapper.connection is None and not wrapper.queries_log:
             noted.discard(wrapper)

@@ -10,7 +10,6 @@ import threading
 
 import pytest
 from celery.fixups.django import DjangoFixup
-from django.core import signals
 from django.db import connections
 
 from config import connections as closing
@@ -49,7 +48,7 @@ def test_a_request_closes_what_is_past_its_age_and_keeps_the_rest(library):
     connection (kept a minute) left open for the next request."""
     for alias in ("library", "default"):
         connections[alias].ensure_connection()
-    signals.request_finished.send(sender=None)
+    closing.close_old_connections()  # request_finished's receiver (the wiring: below)
     assert connections["default"].connection is None
     assert connections["library"].connection is not None
 
@@ -80,8 +79,8 @@ def test_a_process_closes_around_requests_with_this_module_not_django_s():
     )
     assert result.returncode == 0, result.stderr
     started, finished = json.loads(result.stdout.splitlines()[-1])
-    assert "config.connections.close_old_connections" in started
-    assert "config.connections.reset_queries" in started
+    ours = ["config.connections.reset_queries", "config.connections.close_old_connections"]
+    assert [name for name in started if name in ours] == ours  # Django's order
     assert "config.connections.close_old_connections" in finished
     for receivers in (started, finished):
         assert "django.db.close_old_connections" not in receivers
@@ -94,3 +93,42 @@ def test_a_connection_closed_elsewhere_is_forgotten(library, force):
     connections["library"].close()
     closing.close_opened(force=force)
     assert connections["library"] not in closing._noted()
+
+
+@pytest.mark.parametrize("force", [True, False])
+def test_a_connection_whose_socket_is_gone_is_closed_without_an_error(library, force, caplog):
+    """Its server restarted or the network cut: closing it fails, and Django drops it anyway."""
+    connection = connections["library"]
+    if connection.vendor != "mysql":
+        pytest.skip("SQLite closes a closed file quietly")
+    connection.ensure_connection()
+    connection.connection.close()  # behind Django's back
+    connection.close_at = 0  # past its age: a request closes it too
+    closing.close_opened(force=force)
+    assert connection.connection is None
+    assert connection not in closing._noted()
+    assert "closing library's connection" in caplog.text
+
+
+def test_a_connection_a_request_kept_is_closed_by_the_next_task(library):
+    connections["library"].ensure_connection()
+    closing.close_old_connections()  # request_finished's receiver
+    assert connections["library"] in closing._noted()
+    worker_fixup().close_database()
+    assert connections["library"].connection is None
+
+
+def test_with_debug_s_query_log_a_closed_connection_stays_noted_until_its_log_is_cleared(library):
+    connection = connections["library"]
+    connection.force_debug_cursor = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        closing.close_opened(force=True)
+        assert connection in closing._noted() and len(connection.queries_log) == 1
+        closing.reset_queries()  # request_started's receivers, in their order
+        closing.close_old_connections()
+        assert not connection.queries_log
+        assert connection not in closing._noted()
+    finally:
+        connection.force_debug_cursor = False
