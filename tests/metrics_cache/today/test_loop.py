@@ -264,6 +264,15 @@ def test_database_errors_back_off_and_log_once(library, scratch_library, caplog)
     assert "visitor_count" in loop.loop_status()["error"]
 
 
+def test_ticks_that_follow_no_error_log_no_recovery(library, caplog, settings):
+    """The first tick ever (its status written for the first time) and the next one."""
+    settings.VISITOR_SYNC_BUFFER_MS = 0
+    caplog.set_level(logging.WARNING, logger="metrics_cache.today")
+    assert loop.tick() == "ok"
+    assert loop.tick() == "ok"
+    assert not [r for r in caplog.records if "recovered" in r.getMessage()]
+
+
 def test_recovery_is_logged_and_clears_the_error(library, caplog, settings):
     caplog.set_level(logging.WARNING, logger="metrics_cache.today")
     client = get_redis_connection("default")
