@@ -13,6 +13,7 @@ from collections.abc import Callable
 from celery import Task
 from redis.exceptions import RedisError
 
+from config.connections import close_opened
 from config.libraries import Library
 from config.library import all_libraries, serving
 from config.library_tasks import LIBRARY_KWARG
@@ -60,5 +61,10 @@ def run(task: Task, step: Callable[[], str], group: int, groups: int, expires: f
             outcomes[ALONE] += 1
             continue
         with serving(library):
-            outcomes[step()] += 1
+            try:
+                outcomes[step()] += 1
+            finally:
+                # Libraries often share a database server: a group holds one connection at a
+                # time to it, not one per library until the task ends.
+                close_opened(force=True)
     return dict(outcomes)

@@ -9,6 +9,7 @@ import json
 from dataclasses import replace
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from config.libraries import Library
@@ -102,6 +103,23 @@ def test_a_later_group_runs_its_own_libraries_and_counts_each_sent_alone(setting
     assert len(broker.lrange("live", 0, -1)) == 2
     outcomes = groups.run(sync_today, lambda: seen.append(current().slug) or "ok", 0, 2, 5)
     assert (seen, outcomes) == (["default", "lib-2"], {"ok": 2})
+
+
+@pytest.mark.django_db(databases=["default", "library"], transaction=True)
+def test_each_library_s_connections_are_closed_before_the_next_one_s_tick(settings):
+    """A group's libraries often share a database server: one connection at a time to it."""
+    settings.LIBRARIES = libraries(3)
+    own_databases(settings)
+    closed_at_start = []
+
+    def step() -> str:
+        closed_at_start.append(connections["library"].connection is None)
+        connections["library"].ensure_connection()
+        return "ok"
+
+    assert groups.run(sync_today, step, 0, 1, expires=5) == {"ok": 3}
+    assert closed_at_start[1:] == [True, True]
+    assert connections["library"].connection is None
 
 
 def test_without_redis_every_library_of_the_group_is_ticked(settings):
