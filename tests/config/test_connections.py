@@ -10,7 +10,7 @@ import threading
 
 import pytest
 from celery.fixups.django import DjangoFixup
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from config import connections as closing
 from config.celery import app
@@ -107,7 +107,9 @@ def test_a_connection_whose_socket_is_gone_is_closed_without_an_error(library, f
     closing.close_opened(force=force)
     assert connection.connection is None
     assert connection not in closing._noted()
-    assert "closing library's connection" in caplog.text
+    (record,) = [r for r in caplog.records if r.name == "config.connections"]
+    assert record.getMessage().startswith("closing library's connection: ")
+    assert isinstance(record.args[1], DatabaseError)
 
 
 def test_a_connection_a_request_kept_is_closed_by_the_next_task(library):
