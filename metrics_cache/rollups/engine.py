@@ -185,9 +185,8 @@ def fold(
     deadline = time.monotonic() + budget_seconds
     today = timezone.localdate()
     started = time.perf_counter()
-    if not any_above(source, after=state.last_id, upto=upto):
-        _timed(result, time.perf_counter() - started)
-        result.caught_up = True
+    result.caught_up = not any_above(source, after=state.last_id, upto=upto)
+    _timed(result, time.perf_counter() - started)  # a statement on SLiMS like any read
     while not result.caught_up:
         batch: list[tuple] = []
         after, exhausted = state.last_id, False

@@ -53,7 +53,9 @@ def test_each_read_is_timed_in_milliseconds_and_the_longest_kept(five_visits, mo
     state = engine.ensure_live(SOURCE)
     result = engine.fold(SOURCE, state, budget_seconds=60, sizer=engine.ChunkSizer(2))
     assert result.rows == 5 and result.caught_up
-    assert result.statements_ms == [12.35] * 3, "three reads of two rows, 12.3456 ms each"
+    assert result.statements_ms == [12.35] * 4, (
+        "a probe above the watermark, then three reads of two rows, 12.3456 ms each"
+    )
     assert result.longest_statement_ms == pytest.approx(12.3456)
     assert RollupState.objects.get(pk=state.pk).longest_statement_ms == 12.35
 
@@ -76,6 +78,9 @@ def test_rows_above_the_upper_bound_are_left_for_later(five_visits, monkeypatch)
     result = engine.fold(SOURCE, state, budget_seconds=60, upto=five_visits[2],
                           sizer=engine.ChunkSizer(2))  # fmt: skip
     assert (result.rows, state.last_id, state.rows_folded) == (3, five_visits[2], 3)
+    # Nothing left below the bound: the probe alone, no read of the rows above it.
+    again = engine.fold(SOURCE, state, budget_seconds=60, upto=five_visits[2])
+    assert (again.rows, again.caught_up, len(again.statements_ms)) == (0, True, 1)
 
 
 def test_a_fold_with_no_time_left_folds_one_chunk_and_stops(five_visits, monkeypatch):
