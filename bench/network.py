@@ -987,7 +987,9 @@ class Bench:
 
     # -- 2 (the nightly run) ------------------------------------------------------------------
     def queue_nightly(self) -> dict[str, tuple[str, str, str]]:
-        """Every library's nightly tasks, as beat sends them; {task id: (library, task, args)}."""
+        """Every library's nightly tasks, each library's side by side (beat sends the snapshot
+        groups at their own local times and the rest on intervals: this is the harder order,
+        one library's jobs waiting for each other); {task id: (library, task, args)}."""
         self.django()
         from config.celery import app
 
