@@ -241,6 +241,10 @@ def test_reconnect_storm_after_a_web_restart(system):
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
     clients = 500
     memory = {}
+    # 500 screens behind one address: the per-address rate (1,200 a minute) is for one
+    # screen's address; with it, the storm's second 1,000 requests met 429 until the minute
+    # passed, after the suite's other tests' requests.
+    system.env["THROTTLE_ANON_RATE"] = "1000000/min"
 
     def restart() -> None:
         memory["before"] = rss_mib(system.processes["web"].pid)
@@ -251,6 +255,7 @@ def test_reconnect_storm_after_a_web_restart(system):
     memory["after"] = rss_mib(system.processes["web"].pid)
     assert connected == clients
     assert reconnected == clients
+    assert elapsed < 15  # every screen back within seconds of the web answering again
     assert memory["after"] < 400  # MiB, with all 500 connected again
     record("Reconnect storm: 500 SSE clients after a web restart",
            recover_seconds=round(elapsed, 1), clients_with_init_again=reconnected,
@@ -259,7 +264,9 @@ def test_reconnect_storm_after_a_web_restart(system):
 
 def raw_request(port: int, request: bytes) -> tuple[int, bytes]:
     # "Host: h" is an allowed host here; every request asks the server to close after it.
-    request = request.replace(b"Host: h\r\n", b"Host: 127.0.0.1\r\nConnection: close\r\n")
+    request = request.replace(b"Host: h\r\n", b"Host: 127.0.0.1\r\n")
+    line, rest = request.split(b"\r\n", 1)
+    request = line + b"\r\nConnection: close\r\n" + rest
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(request)
         chunks = b""
