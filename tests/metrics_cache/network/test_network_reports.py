@@ -1,13 +1,20 @@
-"""The network's reports over real rollups: each library's own figures, then the total (one
-library here: the total is its figures, ratios and busiest included), a library whose first
-build has not ended named as missing, and the period reports by month and by year."""
+"""The network's reports over real rollups: each library's own figures, then the total (with
+one library the total is its figures, ratios and busiest included; with a second library's
+tables holding the same figures, each sum doubled), a library whose first build has not ended
+named as missing, the period reports by month and by year, each library's cached answers
+reused."""
 
 from __future__ import annotations
 
 import pytest
+from django.core.management import call_command
+from django.db import connections
 from django.test import Client
 
-from config.library import home, name
+from config.libraries import Library, service_database
+from config.library import home, name, serving
+from metrics_cache.reports import annual as annual_module
+from metrics_cache.reports import answers
 from metrics_cache.reports.annual import LABELS
 from metrics_cache.reports.catalog import copy_lookups
 from tests.metrics_cache.reports.test_annual import a_year
@@ -72,3 +79,84 @@ def test_the_network_s_visits_by_month_and_loans_by_year(library):
 def test_the_network_s_reports_refuse_a_bucket_of_one_library_s_own(library):
     answer = Client().get("/api/network/reports/visits", {"by": "room"})
     assert answer.status_code == 400 and answer.json()["parameter"] == "by"
+
+
+@pytest.fixture
+def three(settings, tmp_path, django_db_blocker):
+    """Before the deployment's library, `baru` (its own tables empty: its first build has not
+    run) and `kembar`, which reads the same SLiMS database into tables of its own."""
+    added = []
+    for slug in ("kembar", "baru"):
+        alias, service = f"library-{slug}", f"service-{slug}"
+        connections.settings[alias] = connections["library"].settings_dict
+        connections.settings[service] = service_database(
+            connections["default"].settings_dict, slug, tmp_path
+        )
+        added += [alias, service]
+        with django_db_blocker.unblock():
+            call_command("migrate", database=service, verbosity=0)
+        own = Library(slug, f"Perpustakaan {slug.title()}", {}, "Asia/Jakarta", "delta",
+                      alias=alias, service_alias=service)  # fmt: skip
+        settings.LIBRARIES = [own, *settings.LIBRARIES]
+    yield {library.slug: library for library in settings.LIBRARIES}
+    for alias in added:
+        connections[alias].close()
+        del connections.settings[alias]
+        del connections[alias]
+
+
+def test_each_library_is_read_in_its_own_tables_and_the_total_adds_them_up(library, three):
+    """kembar reads the home library's SLiMS database into tables of its own: the same
+    figures twice, so the total is each one doubled; baru, listed first, is missing."""
+    a_year(library)
+    with at(2026, 12, 5, 11, 0):
+        for own in (three["kembar"], home()):
+            with serving(own):
+                build()
+                copy_lookups()
+        one = get("/api/reports/annual", year="2025")["data"]
+        annual = get("/api/network/reports/annual", year="2025")
+        visits = get("/api/network/reports/visits", **{"from": "2025-01-01", "to": "2025-12-31"})
+        asked_to_compare = get("/api/network/reports/visits", compare="previous_year",
+                               **{"from": "2025-01-01", "to": "2025-12-31"})  # fmt: skip
+    # The network's reports put libraries side by side, not years: a comparison is not made.
+    assert asked_to_compare["total"] == visits["total"]
+    assert asked_to_compare["libraries"] == visits["libraries"]
+    assert annual["missing"] == visits["missing"] == ["baru"]
+    assert annual["libraries"] == [
+        {"slug": "kembar", "name": "Perpustakaan Kembar", **one},
+        {"slug": home().slug, "name": name(home()), **one},
+    ]
+    assert (annual["total"]["visits"], annual["total"]["loans"]) == (8, 6)
+    assert annual["total"]["visits_per_service_day"] == one["visits_per_service_day"]
+    assert [(row["slug"], row["total"]) for row in visits["libraries"]] == [
+        ("kembar", 4), (home().slug, 4)]  # fmt: skip
+    months = {item["month"]: item["total"] for item in visits["total"]["data"]}
+    assert (visits["total"]["total"], months["2025-03"], months["2025-07"]) == (8, 6, 2)
+
+
+def test_the_network_s_annual_report_is_made_of_each_library_s_own_cached_answers(
+    library, monkeypatch
+):
+    """Asked after the network's, a library's own annual report and its visits by weekday
+    and by hour (the busiest of the total) are answered from the cache: nothing is computed
+    again."""
+    a_year(library)
+    computed = []
+    for module in (annual_module, answers):
+        real = module.envelope
+
+        def counted(*args, real=real, **kwargs):
+            computed.append(args[:2])
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, "envelope", counted)
+    with at(2026, 12, 5, 11, 0):
+        build()
+        copy_lookups()
+        get("/api/network/reports/annual", year="2025")
+        assert len(computed) == 3  # the annual figures, the visits by weekday, by hour
+        get("/api/reports/annual", year="2025")
+        for by in ("weekday", "hour"):
+            get("/api/reports/visits", by=by, **{"from": "2025-01-01", "to": "2025-12-31"})
+    assert len(computed) == 3
