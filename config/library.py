@@ -84,12 +84,17 @@ def library_fingerprint(library: Library | None = None) -> str:
     """Which library database this is (engine, host, name; not the port, which a proxy may
     change): the current library's, or `library`'s. Redis keys and snapshot records carry it,
     so pointing the service at another library never serves the previous one's figures."""
-    database = settings.DATABASES[(library or current()).alias]
+    library = library or current()
+    database = settings.DATABASES[library.alias]
     # Any separator gives each library database one distinct, stable name; another would only
     # rename the keys once (one cache refill), never mix two libraries' figures.
     identity = "|".join(  # pragma: no mutate
         str(database.get(key) or "") for key in ("ENGINE", "HOST", "NAME")
     )
+    if library.alias != LIBRARY_ALIAS:
+        # The file's other libraries are named by their slug too: two servers on one host that
+        # differ by their port alone (each with a database `slims`) are two libraries.
+        identity += f"|{library.slug}"  # pragma: no mutate (any separator: see above)
     return _digest(identity)
 
 

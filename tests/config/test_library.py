@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from books.models import Loan, Member
+from config.libraries import Library
 from config.library import (
     LIBRARY_ALIAS,
     LibraryIsReadOnly,
@@ -96,6 +97,35 @@ def test_the_port_and_the_credentials_do_not_change_the_fingerprint(settings):
     first = fingerprint(settings)
     assert fingerprint(settings, PORT=6033) == first
     assert fingerprint(settings, USER="other", PASSWORD="y") == first
+
+
+@only_read
+def test_the_file_s_other_libraries_on_servers_differing_by_port_are_apart(settings):
+    """Two MariaDB servers on one host, each with a database `slims`: the deployment's
+    library keeps the fingerprint it had alone, each other library's names its slug too."""
+    home_library = settings.LIBRARIES[0]
+    others = [
+        Library(
+            slug,
+            slug,
+            {},
+            "Asia/Jakarta",
+            "direct",
+            alias=f"library-{slug}",
+            service_alias=f"service-{slug}",
+        )
+        for slug in ("cabang-1", "cabang-2")
+    ]
+    alone = fingerprint(settings)
+    settings.DATABASES = {
+        **settings.DATABASES,
+        "library-cabang-1": {**DATABASE, "PORT": 3307},
+        "library-cabang-2": {**DATABASE, "PORT": 3308},
+    }
+    settings.LIBRARIES = [home_library, *others]
+    prints = [library_fingerprint(library) for library in (home_library, *others)]
+    assert prints[0] == alone and len(set(prints)) == 3
+    assert [library_fingerprint(library) for library in others] == prints[1:], "stable"
 
 
 @only_read
