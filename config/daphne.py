@@ -41,10 +41,24 @@ def tune_collector() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+def name_every_status() -> None:
+    """Daphne takes a status line's reason phrase from Twisted's table, which lacks some the
+    service answers with (429 when a client is throttled: `429 Unknown Status`); the standard
+    library's names fill the gaps."""
+    from http import HTTPStatus
+
+    from twisted.web import http
+
+    for status in HTTPStatus:
+        http.RESPONSES.setdefault(status.value, status.phrase.encode())
+
+
 def main() -> None:
     install_loop(os.environ.get("WEB_EVENT_LOOP", "uvloop").strip().lower())
     import daphne.server  # creates the loop daphne runs
     from daphne.cli import CommandLineInterface
+
+    name_every_status()
 
     # The first callback of the running loop: after the application was imported.
     daphne.server.twisted_loop.call_soon(tune_collector)

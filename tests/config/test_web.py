@@ -116,6 +116,44 @@ def test_web_command_rejects_an_unknown_event_loop():
     assert "WEB_EVENT_LOOP='tokio' is not valid" in result.stderr
 
 
+def test_a_throttled_answer_says_too_many_requests_on_its_status_line(tmp_path):
+    """Daphne writes the reason phrase from Twisted's table, which lacks 429 (and 422, 425,
+    428, 431, 451): a status line `429 Unknown Status` for curl -i and the logs otherwise."""
+    import signal
+    import socket
+
+    from bench.harness.processes import child_pids, free_port, wait_for
+
+    port = free_port()
+    env = {**os.environ, "WEB_CONCURRENCY": "1", "THROTTLE_ANON_RATE": "1/min"}
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "config.web", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=(tmp_path / "web.log").open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+    def status_line() -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            return sock.recv(4096).split(b"\r\n", 1)[0]
+
+    try:
+        wait_for(lambda: child_pids(launcher.pid), 60, "the daphne process", 0.5)
+        throttled = wait_for(
+            lambda: (line := _quietly(status_line)) and b" 429 " in line and line, 60, "a 429"
+        )
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        launcher.wait(timeout=30)
+    assert throttled == b"HTTP/1.1 429 Too Many Requests"
+
+
+def _quietly(call):
+    try:
+        return call()
+    except OSError:
+        return None
+
+
 def _answer(port: int, path: str = "/health") -> bool:
     import urllib.error
     import urllib.request
