@@ -7,6 +7,7 @@ import pytest
 from django.db import connections
 
 from config.libraries import service_database
+from tests.support.aliases import extra_aliases
 
 
 @pytest.fixture
@@ -15,25 +16,20 @@ def own_sqlite():
         pytest.skip("DATABASE_URL names a server: its own durability settings apply")
 
 
+def written_ahead_and_synced_at_checkpoints(alias: str) -> tuple[str, int]:
+    with connections[alias].cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        mode = cursor.fetchone()[0]
+        cursor.execute("PRAGMA synchronous")
+        return mode, cursor.fetchone()[0]
+
+
 @pytest.mark.django_db
 def test_the_own_tables_are_written_ahead_and_synced_at_checkpoints(own_sqlite):
-    with connections["default"].cursor() as cursor:
-        cursor.execute("PRAGMA journal_mode")
-        assert cursor.fetchone()[0] == "wal"
-        cursor.execute("PRAGMA synchronous")
-        assert cursor.fetchone()[0] == 1  # NORMAL (FULL is 2)
+    assert written_ahead_and_synced_at_checkpoints("default") == ("wal", 1)  # 1: NORMAL
 
 
 def test_each_library_s_own_file_is_opened_the_same_way(own_sqlite, tmp_path, django_db_blocker):
     database = service_database(connections["default"].settings_dict, "smp1", tmp_path)
-    connections.settings["own-smp1"] = database
-    try:
-        with django_db_blocker.unblock(), connections["own-smp1"].cursor() as cursor:
-            cursor.execute("PRAGMA journal_mode")
-            assert cursor.fetchone()[0] == "wal"
-            cursor.execute("PRAGMA synchronous")
-            assert cursor.fetchone()[0] == 1
-    finally:
-        connections["own-smp1"].close()
-        del connections.settings["own-smp1"]
-        del connections["own-smp1"]
+    with extra_aliases(**{"own-smp1": database}), django_db_blocker.unblock():
+        assert written_ahead_and_synced_at_checkpoints("own-smp1") == ("wal", 1)

@@ -18,6 +18,7 @@ from metrics_cache.reports import answers
 from metrics_cache.reports.annual import LABELS
 from metrics_cache.reports.catalog import copy_lookups
 from tests.metrics_cache.reports.test_annual import a_year
+from tests.support.aliases import extra_aliases
 from tests.support.client import get_json
 from tests.support.library import library_test
 from tests.support.rollups import at, build
@@ -85,24 +86,19 @@ def test_the_network_s_reports_refuse_a_bucket_of_one_library_s_own(library):
 def three(settings, tmp_path, django_db_blocker):
     """Before the deployment's library, `baru` (its own tables empty: its first build has not
     run) and `kembar`, which reads the same SLiMS database into tables of its own."""
-    added = []
+    databases = {}
     for slug in ("kembar", "baru"):
         alias, service = f"library-{slug}", f"service-{slug}"
-        connections.settings[alias] = connections["library"].settings_dict
-        connections.settings[service] = service_database(
-            connections["default"].settings_dict, slug, tmp_path
-        )
-        added += [alias, service]
-        with django_db_blocker.unblock():
-            call_command("migrate", database=service, verbosity=0)
+        databases[alias] = connections["library"].settings_dict
+        databases[service] = service_database(connections["default"].settings_dict, slug, tmp_path)
         own = Library(slug, f"Perpustakaan {slug.title()}", {}, "Asia/Jakarta", "delta",
                       alias=alias, service_alias=service)  # fmt: skip
         settings.LIBRARIES = [own, *settings.LIBRARIES]
-    yield {library.slug: library for library in settings.LIBRARIES}
-    for alias in added:
-        connections[alias].close()
-        del connections.settings[alias]
-        del connections[alias]
+    with extra_aliases(**databases):
+        with django_db_blocker.unblock():
+            for slug in ("kembar", "baru"):
+                call_command("migrate", database=f"service-{slug}", verbosity=0)
+        yield {library.slug: library for library in settings.LIBRARIES}
 
 
 def test_each_library_is_read_in_its_own_tables_and_the_total_adds_them_up(library, three):
