@@ -65,6 +65,9 @@ from bench.network_setup import (
 )
 from config.services import LIVE_QUEUE
 
+# A task's end that ran nothing: it left its job to the holder of its library's slot
+# (bench.network_app).
+HANDED = "end:HANDED"
 PHASES = ("first-start", "ticks", "nightly", "memory", "sse", "failover")
 NIGHTLY = (
     ("metrics_cache.refresh_group", ["visitors"]),
@@ -1002,9 +1005,10 @@ class Bench:
 
     def jobs(self, queued: dict) -> tuple[dict[str, tuple], dict[tuple, dict]]:
         """The queued jobs followed through the copies of themselves their tasks sent (a job
-        that found another of its library's running queues itself again; a build's next
-        step): ({task id: job} for the queued tasks and their copies, {job: the end of its
-        last copy, once it ended}). A job whose last copy has not ended is not in the second."""
+        handed to its library's running one that ran out of time sends it as a message of its
+        own; a build's next step; a lost message sent again): ({task id: job} for the queued
+        tasks and their copies, {job: the end of its last copy, once it ended}). A job whose
+        last copy has not ended is not in the second."""
         events = self.task_events()
         job_of, superseded = dict(queued), set()
         for event in events:  # in time order: a copy is sent before it starts
@@ -1016,6 +1020,7 @@ class Bench:
             job_of[event["id"]]: event
             for event in events
             if event["event"].startswith("end")
+            and event["event"] != HANDED  # not an end: it runs under its id elsewhere
             and event["id"] in job_of
             and event["id"] not in superseded
         }
@@ -1336,8 +1341,8 @@ class Bench:
                 open_starts[key] = event
             elif key in open_starts:
                 start = open_starts.pop(key)
-                if event["event"] == "end:REQUEUED":
-                    continue  # it ran nothing: its copy runs the job
+                if event["event"] == HANDED:
+                    continue  # it ran nothing: the holder of its library's slot runs it
                 spans.setdefault(job_of[event["id"]], []).append(
                     (start["host"], start["at"], event["at"])
                 )

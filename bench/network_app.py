@@ -4,8 +4,9 @@ library's job ran on two workers at once. Nothing else changes: the worker is th
 (`celery --app bench.network_app worker ...` in place of `--app config`).
 
 A line: `<event> <unix time> <hostname> <pid> <task id> <task name> <library> <args>` (event
-`start`, `end:<state>`, or `end:REQUEUED` for a job that found another of its library's
-running and only queued itself again), and
+`start`, `end:<state>`, or `end:HANDED` for a job that found another of its library's running
+and left itself to that one, which then runs it under the same task id: its own `start` and
+`end:<state>` lines, from the worker that ran it), and
 for a task sent from inside another (a job queued again, a build's next step)
 `sent <unix time> - <pid> <task id> <task name> <library> <id of the task that sent it>`.
 """
@@ -16,18 +17,26 @@ import json
 import os
 import time
 
-from celery.signals import after_task_publish, task_postrun, task_prerun
+from celery.signals import after_task_publish, celeryd_init, task_postrun, task_prerun
 
 from config.celery import app
 
 __all__ = ["app"]
 
 _LOG = os.environ.get("BENCH_TASK_LOG")
+# The worker's name (`a@host`): a job handed to another runs inside that one's task, where its
+# request names the machine only.
+_node: list[str] = []
+
+
+@celeryd_init.connect
+def _named(sender=None, **_):
+    _node.append(sender)
 
 
 def _write(event: str, task_id, task, args, kwargs) -> None:
     kwargs = kwargs or {}
-    hostname = getattr(task.request, "hostname", None) or "-"
+    hostname = (_node or [None])[0] or getattr(task.request, "hostname", None) or "-"
     args = json.dumps(list(args or []), separators=(",", ":"))
     _append(f"{event} {time.time():.3f} {hostname} {os.getpid()} {task_id} {task.name} "
             f"{kwargs.get('library', '-')} {args}\n")  # fmt: skip
@@ -60,7 +69,7 @@ def _started(task_id=None, task=None, args=None, kwargs=None, **_):
 
 @task_postrun.connect
 def _ended(task_id=None, task=None, args=None, kwargs=None, state=None, retval=None, **_):
-    # A job that found another of its library's running did nothing but queue itself again
-    # (metrics_cache.operations.breaker.REQUEUED).
-    event = "end:REQUEUED" if retval == "requeued" else f"end:{state}"
+    # A job that found another of its library's running left itself to that one
+    # (metrics_cache.operations.handover.HANDED).
+    event = "end:HANDED" if retval == "handed" else f"end:{state}"
     _write(event, task_id, task, args, kwargs)

@@ -50,9 +50,14 @@ def warming(metric: str) -> str:
     return f"{prefix()}:warming:{metric}"
 
 
-def library_jobs() -> str:
-    """Held by the one job of the library running (its ticks apart)."""
-    return f"{prefix()}:lock:jobs"
+def library_jobs(library: Library | None = None) -> str:
+    """Held by the one job of the library running (its ticks apart): the library's slot."""
+    return f"{prefix(library)}:lock:jobs"
+
+
+def handed_jobs(library: Library | None = None) -> str:
+    """The library's jobs to be run by the holder of its slot (operations.handover)."""
+    return f"{prefix(library)}:jobs:handed"
 
 
 def group_lock(group: str) -> str:

@@ -3,15 +3,13 @@ were) until its fast loop reaches the database again."""
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from metrics_cache.base import keys
-from metrics_cache.base.redis import WAIT_POLL_SECONDS, client, run_once
+from metrics_cache.base.redis import client, run_once
 from metrics_cache.operations import breaker
 from metrics_cache.reports.tasks import copy_report_lookups, refresh_circulation
 from metrics_cache.rollups.tasks import fold_rollups, verify_rollups
@@ -63,29 +61,6 @@ def test_without_redis_the_job_is_tried(library, settings):
     assert not breaker.is_open()
 
 
-def test_a_library_s_jobs_run_one_at_a_time_and_a_second_is_queued_again(library, monkeypatch):
-    """Another job of the library holds its slot: the job is queued again a few seconds later
-    (with the library it was sent for), not run beside it and not lost."""
-    queued = []
-    monkeypatch.setattr(
-        copy_report_lookups._get_current_object(), "apply_async",
-        lambda args=None, kwargs=None, **options: queued.append((args, kwargs, options)),
-    )  # fmt: skip
-    with run_once(keys.library_jobs(), timeout=60) as mine:
-        assert mine
-        result = copy_report_lookups.apply(kwargs={"library": "default"}).get()
-    assert result == breaker.REQUEUED
-    assert queued == [([], {"library": "default"}, {"countdown": breaker.REQUEUE_SECONDS})]
-    # Free again: it runs, and holds the slot while it does.
-    seen = []
-    monkeypatch.setattr(
-        "metrics_cache.reports.tasks.copy_lookups",
-        lambda: seen.append(client().exists(keys.library_jobs())) or {},
-    )
-    assert copy_report_lookups.apply(kwargs={"library": "default"}).get() == {}
-    assert seen == [1] and not client().exists(keys.library_jobs())
-
-
 def test_a_job_called_from_inside_another_runs_at_once(library, monkeypatch):
     """prewarm runs each group's refresh itself: inside its own slot, not queued behind it."""
     ran = []
@@ -110,54 +85,3 @@ def test_the_weekly_verification_runs_beside_the_library_s_other_jobs(library, m
     assert seen and all(held == 1 for _, held in seen), "ran while another job held the slot"
     verify_rollups.apply(kwargs={"library": "default"}).get()
     assert not client().exists(keys.library_jobs()), "and takes no slot of its own"
-
-
-def hold_the_library_s_slot(seconds: float) -> threading.Thread:
-    """Another job of the library, running for `seconds` (from another thread)."""
-    held = threading.Event()
-
-    def job() -> None:
-        with run_once(keys.library_jobs(), timeout=60) as mine:
-            assert mine
-            held.set()
-            time.sleep(seconds)
-
-    thread = threading.Thread(target=job)
-    thread.start()
-    assert held.wait(5)
-    return thread
-
-
-@pytest.mark.parametrize(
-    ("error", "ends_after", "outcome"),
-    [
-        ("", 0.3, "ran"),  # answering: waits for the other job, then runs
-        ("", breaker.WAIT_FOR_RUNNING_SECONDS + 1.5, breaker.REQUEUED),  # waited long enough
-        ("OperationalError: timeout", 0.3, breaker.REQUEUED),  # failing: no wait, it may hang
-    ],
-    ids=["answering-short", "answering-long", "failing"],
-)
-def test_a_job_waits_briefly_for_its_library_s_running_one_if_its_database_answers(
-    library, monkeypatch, error, ends_after, outcome
-):
-    """A library's fold and circulation are sent at the same instant, a night's or a start's
-    jobs side by side: each queued again would cost a message and a worker's turn."""
-    loop_saw(error=error, success_ago=timedelta(seconds=1))
-    monkeypatch.setattr(
-        copy_report_lookups._get_current_object(), "apply_async", lambda **options: None
-    )
-    monkeypatch.setattr("metrics_cache.reports.tasks.copy_lookups", lambda: "ran")
-    other = hold_the_library_s_slot(ends_after)
-    started = time.monotonic()
-    try:
-        result = copy_report_lookups.apply(kwargs={"library": "default"}).get()
-        waited = time.monotonic() - started
-    finally:
-        other.join()
-    assert result == outcome
-    if outcome == "ran":
-        assert ends_after - 0.1 <= waited < ends_after + 1
-    else:
-        # redis-py stops a poll short of the timeout rather than past it.
-        expected = breaker.WAIT_FOR_RUNNING_SECONDS - 2 * WAIT_POLL_SECONDS if not error else 0
-        assert expected <= waited < expected + 1

@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from config.services import BUILD_QUEUE
-from metrics_cache.base import keys
-from metrics_cache.base.redis import run_once
 from metrics_cache.operations import schedules
-from metrics_cache.operations.breaker import REQUEUED
 from metrics_cache.rollups import tasks
 from tests.support.library import library_test
 
@@ -48,14 +43,3 @@ def test_the_start_up_fold_is_a_build_step_that_never_expires(library, broker):
         "metrics_cache.refresh_circulation",
     }  # fmt: skip
     assert all(m["expires"] for m in others), "the other start-up jobs still expire"
-
-
-@pytest.mark.parametrize("queue", [BUILD_QUEUE, "celery"])
-def test_a_step_that_finds_its_library_busy_stays_on_its_queue(library, broker, queue):
-    with run_once(keys.library_jobs(), timeout=60) as mine:
-        assert mine
-        result = tasks.fold_rollups.apply(kwargs={"library": "default"}, routing_key=queue)
-        assert result.get() == REQUEUED
-    assert [m["task"] for m in queued(broker, queue)] == ["metrics_cache.fold_rollups"]
-    other = "celery" if queue == BUILD_QUEUE else BUILD_QUEUE
-    assert queued(broker, other) == []

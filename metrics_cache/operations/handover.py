@@ -1,0 +1,151 @@
+"""One library's jobs run one at a time, wherever the workers are, and none waits for another.
+
+A job writes itself down on its library's list of jobs to run, then takes the library's slot
+if it is free. The job that holds the slot runs the list in the order written, its own job
+among them, and lets go once the list is empty; a job that finds the slot taken leaves itself
+on the list and ends at once, its worker free for the next message. So a library's jobs queued
+side by side (a night's, a start's, the fold and circulation beat sends at one instant) run one
+after the other in one worker's turn, instead of holding a worker each while they wait.
+
+A job is struck off the list once it ran. A worker lost while holding the slot (killed, its
+host gone) leaves the jobs it had not finished on the list and its slot's lease running out:
+the sweep (beat, every few seconds) finds such a list with nobody holding its slot and sends a
+job that takes the slot and runs them. A holder past its share of time sends the jobs still on
+the list as messages of their own, so one library never keeps a worker for long.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from contextvars import ContextVar
+from time import monotonic
+from typing import Any
+
+from celery import current_app
+
+from config.library import all_libraries, current
+from config.library_tasks import LIBRARY_KWARG
+from config.services import BUILD_QUEUE
+from metrics_cache.base import keys
+from metrics_cache.base.redis import client, run_once
+
+logger = logging.getLogger(__name__)
+
+HANDED = "handed"
+# A holder starts the jobs on its library's list for this long after taking the slot; those
+# left then are sent as messages of their own.
+HOLD_SECONDS = 20
+# The job the sweep sends to run a list whose holder is gone.
+RUN_HANDED = "metrics_cache.run_handed_jobs"
+
+_holding = ContextVar("holding_its_library_s_slot", default=False)
+
+
+def holding() -> bool:
+    """True inside a job run by the holder of its library's slot."""
+    return _holding.get()
+
+
+def _entry(task, request) -> bytes:
+    kwargs = {**(request.kwargs or {}), LIBRARY_KWARG: current().slug}
+    # On the queue it came from (a first build's step stays on the build queue).
+    queue = (request.delivery_info or {}).get("routing_key")
+    entry = {"id": request.id, "task": task.name, "args": list(request.args or ()),
+             "kwargs": kwargs, "queue": queue}  # fmt: skip
+    return json.dumps(entry, separators=(",", ":")).encode()
+
+
+def run_one_at_a_time(task, job: Callable[[], Any]) -> Any:
+    """Runs `job` (the running task's own) as described above: its result, or HANDED if it was
+    left for the slot's holder to run."""
+    redis = client()
+    handed = keys.handed_jobs()
+    own = _entry(task, task.request)
+    redis.rpush(handed, own)
+    outcome: list = [HANDED]
+    while True:
+        with run_once(keys.library_jobs(), timeout=keys.GROUP_RUN_TIME_LIMIT_SECONDS) as mine:
+            if not mine:
+                break
+            _run_list(redis, handed, own, job, outcome)
+        # A job written down after the list was found empty and before the slot was let go
+        # found the slot taken: run it, unless another job took the slot meanwhile.
+        if not redis.llen(handed):
+            break
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _run_list(redis, handed: str, own: bytes, job, outcome: list) -> None:
+    """Runs the list's jobs in order until it is empty (or the holder's time is up); the
+    holder's own job's result (or exception) goes in `outcome`."""
+    started = monotonic()
+    token = _holding.set(True)
+    try:
+        while (entry := redis.lindex(handed, 0)) is not None:
+            if monotonic() - started > HOLD_SECONDS:
+                _send_the_rest(redis, handed)
+                return
+            if entry == own:
+                try:
+                    outcome[0] = job()
+                except Exception as exc:  # the others still run; it is raised after
+                    outcome[0] = exc
+            else:
+                _run_handed(entry)
+            redis.lrem(handed, 1, entry)
+    finally:
+        _holding.reset(token)
+
+
+def _run_handed(entry: bytes) -> None:
+    """Another worker's job, run here under its own task id (Celery's signals see it run; its
+    failure is logged as its own)."""
+    described = json.loads(entry)
+    task = current_app.tasks.get(described["task"])
+    if task is None:
+        logger.warning("handed job %s of unknown task %s dropped", described["id"],
+                       described["task"])  # fmt: skip
+        return
+    task.apply(args=described["args"], kwargs=described["kwargs"], task_id=described["id"])
+
+
+def _send_the_rest(redis, handed: str) -> None:
+    for entry in redis.lrange(handed, 0, -1):
+        described = json.loads(entry)
+        current_app.send_task(
+            described["task"], args=described["args"], kwargs=described["kwargs"],
+            queue=described["queue"], parent_id=described["id"],
+        )  # fmt: skip
+        redis.lrem(handed, 1, entry)
+    logger.info("library %s: its other jobs sent as messages of their own", current().slug)
+
+
+def left_behind() -> list[str]:
+    """The slugs of the libraries whose list holds jobs while nobody holds their slot (its
+    holder lost): the sweep sends each a job that runs them."""
+    libraries = all_libraries()
+    pipe = client().pipeline(transaction=False)
+    for library in libraries:
+        pipe.llen(keys.handed_jobs(library))
+        pipe.exists(keys.library_jobs(library))
+    replies = pipe.execute()
+    return [
+        library.slug
+        for library, waiting, held in zip(libraries, replies[::2], replies[1::2], strict=True)
+        if waiting and not held
+    ]
+
+
+def run_left_behind() -> list[str]:
+    """Sends RUN_HANDED for each library left_behind(); their slugs."""
+    slugs = left_behind()
+    for slug in slugs:
+        # On the build queue: a night's or a start's backlog on `celery` would hold it up.
+        current_app.send_task(RUN_HANDED, kwargs={LIBRARY_KWARG: slug}, queue=BUILD_QUEUE)
+        logger.warning("library %s: jobs left by a lost worker, sent to be run", slug)
+    return slugs
