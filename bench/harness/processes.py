@@ -46,11 +46,12 @@ def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
 
 def start_worker(env: dict[str, str], log: Path, *, ready_within: float = 60,
                  pool: tuple[str, ...] = ("--pool", "solo"), name: str | None = None,
-                 queues: str | None = None) -> subprocess.Popen:  # fmt: skip
+                 queues: str | None = None, app: str = "config") -> subprocess.Popen:  # fmt: skip
     """A Celery worker: one process (`solo`) unless `pool` says otherwise (prefork enforces the
-    tasks' time limits); `name` as a host's (-n name@host); `queues` (-Q) instead of all."""
+    tasks' time limits); `name` as a host's (-n name@host); `queues` (-Q) instead of all;
+    `app` the module of its Celery app (the service's unless a bench or test wraps it)."""
     process = start(
-        [sys.executable, "-m", "celery", "--app", "config", "worker", *pool,
+        [sys.executable, "-m", "celery", "--app", app, "worker", *pool,
          *(["-n", name] if name else []), *(["-Q", queues] if queues else []),
          "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
         env, log,
