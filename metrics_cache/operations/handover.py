@@ -54,7 +54,8 @@ def _entry(task, request) -> bytes:
     queue = (request.delivery_info or {}).get("routing_key")
     entry = {"id": request.id, "task": task.name, "args": list(request.args or ()),
              "kwargs": kwargs, "queue": queue}  # fmt: skip
-    return json.dumps(entry, separators=(",", ":")).encode()
+    # Any separators: an entry is only ever compared with itself, as written here.
+    return json.dumps(entry, separators=(",", ":")).encode()  # pragma: no mutate
 
 
 def run_one_at_a_time(task, job: Callable[[], Any]) -> Any:
@@ -97,7 +98,9 @@ def _run_list(redis, handed: str, own: bytes, job, outcome: list) -> None:
                     outcome[0] = exc
             else:
                 _run_handed(entry)
-            redis.lrem(handed, 1, entry)
+            # With any copy of it written down since (its message handed to a worker again
+            # while it waited here): run once.
+            redis.lrem(handed, 0, entry)
     finally:
         _holding.reset(token)
 
@@ -115,13 +118,15 @@ def _run_handed(entry: bytes) -> None:
 
 
 def _send_the_rest(redis, handed: str) -> None:
-    for entry in redis.lrange(handed, 0, -1):
+    # Each once (dict keeps the order). A list read short would be sent in several turns of
+    # run_one_at_a_time's loop: the same messages.
+    for entry in dict.fromkeys(redis.lrange(handed, 0, -1)):  # pragma: no mutate
         described = json.loads(entry)
         current_app.send_task(
             described["task"], args=described["args"], kwargs=described["kwargs"],
             queue=described["queue"], parent_id=described["id"],
         )  # fmt: skip
-        redis.lrem(handed, 1, entry)
+        redis.lrem(handed, 0, entry)
     logger.info("library %s: its other jobs sent as messages of their own", current().slug)
 
 
@@ -129,16 +134,14 @@ def left_behind() -> list[str]:
     """The slugs of the libraries whose list holds jobs while nobody holds their slot (its
     holder lost): the sweep sends each a job that runs them."""
     libraries = all_libraries()
-    pipe = client().pipeline(transaction=False)
+    pipe = client().pipeline(transaction=False)  # pragma: no mutate (MULTI or not: same replies)
     for library in libraries:
         pipe.llen(keys.handed_jobs(library))
         pipe.exists(keys.library_jobs(library))
     replies = pipe.execute()
-    return [
-        library.slug
-        for library, waiting, held in zip(libraries, replies[::2], replies[1::2], strict=True)
-        if waiting and not held
-    ]
+    # Two replies per library: zip's strictness never matters.
+    pairs = zip(libraries, replies[::2], replies[1::2], strict=True)  # pragma: no mutate
+    return [library.slug for library, waiting, held in pairs if waiting and not held]
 
 
 def run_left_behind() -> list[str]:
