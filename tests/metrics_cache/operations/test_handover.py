@@ -127,11 +127,17 @@ def test_a_handed_job_runs_under_its_own_task_id(library, monkeypatch):
     assert ids == [sent.id]
 
 
-def test_the_holder_s_own_failure_stops_none_of_the_others_and_is_raised(library, ran, monkeypatch):
+@pytest.fixture
+def failing_copy(ran, monkeypatch) -> None:
+    """The copy of the lookup tables raises; the other jobs as `ran` notes them."""
+
     def broken():
         raise RuntimeError("the copy failed")
 
     monkeypatch.setattr("metrics_cache.reports.tasks.copy_lookups", broken)
+
+
+def test_the_holder_s_own_failure_stops_none_of_the_others_and_raises(library, ran, failing_copy):
     with run_once(keys.library_jobs(), timeout=60):
         refresh_circulation.apply(kwargs=DEFAULT)
         copy_report_lookups.apply(kwargs=DEFAULT)
@@ -146,11 +152,7 @@ def test_the_holder_s_own_failure_stops_none_of_the_others_and_is_raised(library
     assert handed() == []
 
 
-def test_a_handed_job_that_fails_stops_none_after_it(library, ran, monkeypatch):
-    def broken():
-        raise RuntimeError("the copy failed")
-
-    monkeypatch.setattr("metrics_cache.reports.tasks.copy_lookups", broken)
+def test_a_handed_job_that_fails_stops_none_after_it(library, ran, failing_copy):
     with run_once(keys.library_jobs(), timeout=60):
         copy_report_lookups.apply(kwargs=DEFAULT)
         refresh_circulation.apply(kwargs=DEFAULT)
