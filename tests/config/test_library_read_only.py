@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from io import StringIO
 
+import MySQLdb
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connections
@@ -78,3 +79,29 @@ def test_the_session_is_read_only_and_read_committed_from_its_first_statement(li
     with connection.cursor() as cursor:
         cursor.execute("SELECT @@tx_isolation, @@tx_read_only")
         assert cursor.fetchone() == ("READ-COMMITTED", 1)
+
+
+def test_a_new_connection_sends_no_statement_for_its_autocommit(library):
+    """In autocommit from the first statement, as Django wants it: mysqlclient would turn it
+    off as it connects and Django on again, two statements more on every new connection (a
+    tick's, each library's, every few seconds)."""
+    connection = connections["library"]
+    if connection.vendor != "mysql":
+        pytest.skip("a MariaDB/MySQL session's statements")
+
+    def set_statements(cursor) -> int:
+        cursor.execute("SHOW SESSION STATUS LIKE 'Com_set_option'")
+        return int(cursor.fetchone()[1])
+
+    # The same session, opened by mysqlclient alone with autocommit left at the server's
+    # default: its init_command and character set, and nothing else.
+    params = {**connection.get_connection_params(), "autocommit": None}
+    bare = MySQLdb.connect(**params)
+    try:
+        expected = set_statements(bare.cursor())
+    finally:
+        bare.close()
+    connection.close()
+    with connection.cursor() as cursor:
+        assert set_statements(cursor) == expected
+    assert connection.connection.get_autocommit()
