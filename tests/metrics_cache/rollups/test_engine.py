@@ -12,6 +12,7 @@ import threading
 from datetime import date
 
 import pytest
+from django.utils import timezone
 
 from metrics_cache.rollups import engine
 from metrics_cache.rollups.models import RollupState
@@ -169,3 +170,30 @@ def test_the_chunk_size_follows_the_last_statements_time():
     assert after(1_000, 1_000, 1.0) == 500
     assert after(2_500, 100, 0.001) == 2_500  # the table's end: a short chunk
     assert after(2_500, 2_500, 0) == 2_500
+
+
+def test_the_live_generation_is_read_as_the_orm_reads_it(library, monkeypatch):
+    """live_state runs a read built once: the same generation and fields as the ORM's own read,
+    whichever source, whatever other generations lie beside it."""
+    monkeypatch.setattr(engine, "_LIVE_READ", {})  # built here, not by an earlier test
+    fingerprint = engine.library_fingerprint()
+    common = {"library": fingerprint, "fold_version": engine.FOLD_VERSION}
+    with at(2026, 11, 25, 10, 0):
+        RollupState.objects.create(source="visits", generation=1, live=False, **common)
+        RollupState.objects.create(source="visits", generation=2, live=True, last_id=41,
+                                   built_at=timezone.now(), past_revision=3, **common)  # fmt: skip
+        RollupState.objects.create(source="visits", generation=3, live=False, **common)
+        RollupState.objects.create(source="loans", generation=7, live=True, last_id=9, **common)
+    for source, generation in (("visits", 2), ("loans", 7)):
+        read = engine.live_state(source)
+        expected = RollupState.objects.filter(source=source, live=True).first()
+        assert read.generation == generation
+        assert [getattr(read, f.attname) for f in RollupState._meta.fields] == [
+            getattr(expected, f.attname) for f in RollupState._meta.fields
+        ]
+    assert engine.live_state("other") is None
+    assert len(engine._LIVE_READ) == 1, "built once"
+    RollupState.objects.filter(source="loans").update(library="elsewhere")
+    assert engine.live_state("loans") is None, "another library database's rollups"
+    RollupState.objects.filter(source="visits").update(fold_version=engine.FOLD_VERSION - 1)
+    assert engine.live_state("visits") is None, "rollups of an older shape"
