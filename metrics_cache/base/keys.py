@@ -60,6 +60,11 @@ def handed_jobs(library: Library | None = None) -> str:
     return f"{prefix(library)}:jobs:handed"
 
 
+def job_ran(task_id: str) -> str:
+    """Noted once the job of this task id ran (operations.handover)."""
+    return f"{prefix()}:jobs:ran:{task_id}"
+
+
 def group_lock(group: str) -> str:
     return f"{prefix()}:lock:group:{group}"
 

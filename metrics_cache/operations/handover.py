@@ -10,8 +10,10 @@ after the other in one worker's turn, instead of holding a worker each while the
 A job is struck off the list once it ran. A worker lost while holding the slot (killed, its
 host gone) leaves the jobs it had not finished on the list and its slot's lease running out:
 the sweep (beat, every few seconds) finds such a list with nobody holding its slot and sends a
-job that takes the slot and runs them. A holder past its share of time sends the jobs still on
-the list as messages of their own, so one library never keeps a worker for long.
+job that takes the slot and runs them. The broker later gives the lost worker's own message
+back: a job that ran already (its task id noted for a while) is not run again. A holder past
+its share of time sends the jobs still on the list as messages of their own, so one library
+never keeps a worker for long.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ HANDED = "handed"
 HOLD_SECONDS = 20
 # The job the sweep sends to run a list whose holder is gone.
 RUN_HANDED = "metrics_cache.run_handed_jobs"
+# A job's task id is noted this long once it ran: past the broker's visibility timeout, after
+# which it gives a lost worker's messages back.
+RAN_SECONDS = 3600
 
 _holding = ContextVar("holding_its_library_s_slot", default=False)
 
@@ -60,9 +65,12 @@ def _entry(task, request) -> bytes:
 
 def run_one_at_a_time(task, job: Callable[[], Any]) -> Any:
     """Runs `job` (the running task's own) as described above: its result, or HANDED if it was
-    left for the slot's holder to run."""
+    left for the slot's holder to run, or ran already (its message given back)."""
     redis = client()
     handed = keys.handed_jobs()
+    if task.request.id and redis.exists(keys.job_ran(task.request.id)):
+        logger.info("job %s of %s ran already: not run again", task.request.id, task.name)
+        return HANDED
     own = _entry(task, task.request)
     redis.rpush(handed, own)
     outcome: list = [HANDED]
@@ -98,11 +106,20 @@ def _run_list(redis, handed: str, own: bytes, job, outcome: list) -> None:
                     outcome[0] = exc
             else:
                 _run_handed(entry)
-            # With any copy of it written down since (its message handed to a worker again
-            # while it waited here): run once.
-            redis.lrem(handed, 0, entry)
+            _struck_off(redis, handed, entry)
     finally:
         _holding.reset(token)
+
+
+def _struck_off(redis, handed: str, entry: bytes) -> None:
+    """With any copy of it written down since (its message given to a worker again while it
+    waited here): it ran once; its task id noted as having run."""
+    pipe = redis.pipeline(transaction=False)  # pragma: no mutate (MULTI or not: the same)
+    pipe.lrem(handed, 0, entry)
+    task_id = json.loads(entry)["id"]
+    if task_id:
+        pipe.set(keys.job_ran(task_id), 1, ex=RAN_SECONDS)
+    pipe.execute()
 
 
 def _run_handed(entry: bytes) -> None:

@@ -15,7 +15,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from config.libraries import Library
-from config.services import BUILD_QUEUE
+from config.services import BUILD_QUEUE, VISIBILITY_TIMEOUT_SECONDS
 from metrics_cache.base import keys
 from metrics_cache.base.redis import client, run_once
 from metrics_cache.operations import breaker, handover
@@ -301,3 +301,20 @@ def test_the_sweep_finds_each_library_s_list_left_behind(library, ran, broker, c
     [message] = queued(broker, BUILD_QUEUE)
     assert (message["task"], message["kwargs"]) == (handover.RUN_HANDED, {"library": "timur"})
     assert "library timur: jobs left by a lost worker, sent to be run" in caplog.messages
+
+
+def test_a_job_whose_message_comes_back_after_it_ran_is_not_run_again(library, ran, caplog):
+    """A lost holder's own message: the broker gives it back after its visibility timeout,
+    when the sweep's job has run the list (its entry among them) already."""
+    with run_once(keys.library_jobs(), timeout=60):  # the holder, then lost
+        refresh_circulation.apply(kwargs=DEFAULT, task_id="lost")
+    run_handed_jobs.apply(kwargs=DEFAULT)
+    assert ran == [("circulation", 1)]
+    # Noted past the broker's visibility timeout, after which it gives the message back.
+    assert client().ttl(keys.job_ran("lost")) > VISIBILITY_TIMEOUT_SECONDS
+    assert refresh_circulation.apply(kwargs=DEFAULT, task_id="lost").get() == handover.HANDED
+    assert ran == [("circulation", 1)] and handed() == []
+    assert f"job lost of {refresh_circulation.name} ran already: not run again" in caplog.messages
+    # Another message of the same job runs.
+    refresh_circulation.apply(kwargs=DEFAULT)
+    assert ran == [("circulation", 1), ("circulation", 1)]
