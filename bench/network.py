@@ -68,6 +68,8 @@ from config.services import LIVE_QUEUE
 # A task's end that ran nothing: it left its job to the holder of its library's slot
 # (bench.network_app).
 HANDED = "end:HANDED"
+# A message given back after its job ran (bench.network_app).
+RAN = "end:RAN"
 PHASES = ("first-start", "ticks", "nightly", "memory", "sse", "failover")
 NIGHTLY = (
     ("metrics_cache.refresh_group", ["visitors"]),
@@ -1016,14 +1018,22 @@ class Bench:
             if event["event"] == "sent" and job_of.get(parent, ("", ""))[1] == event["task"]:
                 job_of[event["id"]] = job_of[parent]
                 superseded.add(parent)
-        ends = {
-            job_of[event["id"]]: event
-            for event in events
-            if event["event"].startswith("end")
-            and event["event"] != HANDED  # not an end: it runs under its id elsewhere
-            and event["id"] in job_of
-            and event["id"] not in superseded
-        }
+        ends: dict[tuple, dict] = {}
+        for event in events:
+            if (
+                not event["event"].startswith("end")
+                or event["event"] == HANDED  # not an end: it runs under its id elsewhere
+                or event["id"] not in job_of
+                or event["id"] in superseded
+            ):
+                continue
+            job = job_of[event["id"]]
+            if event["event"] == RAN:
+                # Its job ran before: the end seen then, or (lost with its worker before its
+                # task ended) this one, later than the job's own.
+                ends.setdefault(job, {**event, "event": "end:SUCCESS"})
+            else:
+                ends[job] = event
         return job_of, ends
 
     def drain(self, timeout: float) -> str:
@@ -1341,7 +1351,7 @@ class Bench:
                 open_starts[key] = event
             elif key in open_starts:
                 start = open_starts.pop(key)
-                if event["event"] == HANDED:
+                if event["event"] in (HANDED, RAN):
                     continue  # it ran nothing: the holder of its library's slot runs it
                 spans.setdefault(job_of[event["id"]], []).append(
                     (start["host"], start["at"], event["at"])

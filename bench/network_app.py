@@ -6,7 +6,8 @@ library's job ran on two workers at once. Nothing else changes: the worker is th
 A line: `<event> <unix time> <hostname> <pid> <task id> <task name> <library> <args>` (event
 `start`, `end:<state>`, or `end:HANDED` for a job that found another of its library's running
 and left itself to that one, which then runs it under the same task id: its own `start` and
-`end:<state>` lines, from the worker that ran it), and
+`end:<state>` lines, from the worker that ran it; `end:RAN` for a message given back after its
+job ran, on a worker since lost before its task could end), and
 for a task sent from inside another (a job queued again, a build's next step)
 `sent <unix time> - <pid> <task id> <task name> <library> <id of the task that sent it>`.
 """
@@ -69,7 +70,7 @@ def _started(task_id=None, task=None, args=None, kwargs=None, **_):
 
 @task_postrun.connect
 def _ended(task_id=None, task=None, args=None, kwargs=None, state=None, retval=None, **_):
-    # A job that found another of its library's running left itself to that one
-    # (metrics_cache.operations.handover.HANDED).
-    event = "end:HANDED" if retval == "handed" else f"end:{state}"
+    # A job that found another of its library's running left itself to that one, or a message
+    # given back after its job ran (metrics_cache.operations.handover.HANDED, RAN_ALREADY).
+    event = {"handed": "end:HANDED", "ran already": "end:RAN"}.get(retval, f"end:{state}")
     _write(event, task_id, task, args, kwargs)

@@ -36,6 +36,7 @@ from metrics_cache.base.redis import client, run_once
 logger = logging.getLogger(__name__)
 
 HANDED = "handed"
+RAN_ALREADY = "ran already"
 # A holder starts the jobs on its library's list for this long after taking the slot; those
 # left then are sent as messages of their own.
 HOLD_SECONDS = 20
@@ -64,13 +65,13 @@ def _entry(task, request) -> bytes:
 
 
 def run_one_at_a_time(task, job: Callable[[], Any]) -> Any:
-    """Runs `job` (the running task's own) as described above: its result, or HANDED if it was
-    left for the slot's holder to run, or ran already (its message given back)."""
+    """Runs `job` (the running task's own) as described above: its result, HANDED if it was
+    left for the slot's holder to run, or RAN_ALREADY (its message given back after it ran)."""
     redis = client()
     handed = keys.handed_jobs()
     if task.request.id and redis.exists(keys.job_ran(task.request.id)):
         logger.info("job %s of %s ran already: not run again", task.request.id, task.name)
-        return HANDED
+        return RAN_ALREADY
     own = _entry(task, task.request)
     redis.rpush(handed, own)
     outcome: list = [HANDED]
