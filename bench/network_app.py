@@ -72,5 +72,6 @@ def _started(task_id=None, task=None, args=None, kwargs=None, **_):
 def _ended(task_id=None, task=None, args=None, kwargs=None, state=None, retval=None, **_):
     # A job that found another of its library's running left itself to that one, or a message
     # given back after its job ran (metrics_cache.operations.handover.HANDED, RAN_ALREADY).
-    event = {"handed": "end:HANDED", "ran already": "end:RAN"}.get(retval, f"end:{state}")
+    marks = {"handed": "end:HANDED", "ran already": "end:RAN"}
+    event = marks.get(retval, f"end:{state}") if isinstance(retval, str) else f"end:{state}"
     _write(event, task_id, task, args, kwargs)
