@@ -1389,9 +1389,15 @@ class Bench:
         # each started again on b (the handover).
         cut_short = {job_of[task_id] for (task_id, _), start in open_starts.items()
                      if start["host"].startswith("a@")}  # fmt: skip
+        # A cut-short job whose work had ended (its message, given back to b, ended "ran
+        # already"): picked up when b found so.
+        confirmed: dict[tuple, float] = {}
+        for event in self.task_events():
+            if event["event"] == RAN and event["id"] in job_of and event["at"] >= killed_at:
+                confirmed.setdefault(job_of[event["id"]], event["at"])
         handed = [
-            min((s for h, s, _ in spans.get(job, []) if h.startswith("b@") and s >= killed_at),
-                default=float("inf")) - killed_at
+            min([s for h, s, _ in spans.get(job, []) if h.startswith("b@") and s >= killed_at]
+                + [confirmed.get(job, float("inf"))]) - killed_at
             for job in cut_short
         ]  # fmt: skip
         handover = f"{max(handed):.0f} s" if handed else "-"
