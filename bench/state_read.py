@@ -8,32 +8,14 @@ nightly jobs a few dozen times.
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import time
-from pathlib import Path
 
-from bench.harness.report import log
-from bench.worker_jobs import environment
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, required=True, help="bench.network's --work")
-    parser.add_argument("--prefix", default="tiny")
-    parser.add_argument("--libraries", type=int, default=500, help="as bench.network was run")
-    parser.add_argument("--sample", type=int, default=25, help="libraries read a round")
-    parser.add_argument("--rounds", type=int, default=40, help="rounds of each, alternating")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
-    return parser.parse_args()
+from bench.harness.in_process import alternate, arguments, set_up
 
 
 def main() -> None:
-    args = parse_args()
-    environment(args)
-    import django
-
-    django.setup()
+    args = arguments(__doc__)
+    set_up(args)
     from config.library import all_libraries, serving
     from metrics_cache.rollups import engine
     from metrics_cache.rollups.models import RollupState
@@ -57,22 +39,10 @@ def main() -> None:
     for library in libraries:  # every file opened once: the reads alone are measured
         with serving(library):
             orm("visits")
-    spent: dict[str, list[float]] = {"engine.live_state": [], "the ORM's read each time": []}
-    for _ in range(args.rounds):
-        spent["engine.live_state"].append(one_round(engine.live_state))
-        spent["the ORM's read each time"].append(one_round(orm))
-    lines = [
-        "",
-        f"Command: `.venv/bin/python -m bench.state_read --work <dir> --prefix {args.prefix} "
-        f"--sample {args.sample} --rounds {args.rounds}`",
-        "",
-        "| the live generation's read | median | first quartile |",
-        "|---|---:|---:|",
-    ]
-    for name, values in spent.items():
-        lines.append(f"| {name} | {statistics.median(values):.3f} ms "
-                     f"| {statistics.quantiles(values, n=4)[0]:.3f} ms |")  # fmt: skip
-    log("\n".join(lines))
+    alternate(args, "bench.state_read", "the live generation's read", {
+        "engine.live_state": lambda: one_round(engine.live_state),
+        "the ORM's read each time": lambda: one_round(orm),
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -12,45 +12,24 @@ emptied first. Run one revision after another (a worktree for the earlier one) a
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
-from pathlib import Path
 
+from bench.harness.in_process import parser, set_up
 from bench.harness.report import log
 from bench.network import NIGHTLY
-from bench.network_setup import service_env
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, required=True, help="bench.network's --work")
-    parser.add_argument("--prefix", default="tiny")
-    parser.add_argument("--libraries", type=int, default=500, help="as bench.network was run")
-    parser.add_argument("--sample", type=int, default=10, help="libraries whose nightly is run")
-    parser.add_argument("--rounds", type=int, default=3, help="measured rounds (one more first)")
-    parser.add_argument("--ticks", type=int, default=30, help="group ticks measured")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
-    return parser.parse_args()
-
-
-def environment(args: argparse.Namespace) -> None:
-    name = f"{args.prefix}-{args.libraries}"
-    env = service_env(
-        args.work / f"libraries-{name}.toml", args.work / f"data-{name}", 6379,
-        VISITOR_SYNC_BUFFER_MS="0",
-    )  # fmt: skip
-    env["REDIS_URL"] = args.redis_url
-    os.environ.clear()
-    os.environ.update(env)
+    found = parser(__doc__, sample=10, sample_help="libraries whose nightly is run",
+                   rounds=3, rounds_help="measured rounds (one more first)")  # fmt: skip
+    found.add_argument("--ticks", type=int, default=30, help="group ticks measured")
+    return found.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    environment(args)
-    import django
-
-    django.setup()
+    set_up(args)
     import logging
 
     logging.disable(logging.INFO)
