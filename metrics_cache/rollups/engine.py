@@ -198,17 +198,22 @@ def fold(
     pause_seconds: float = 0.0,
     upto: int | None = None,
     sizer: ChunkSizer | None = None,
+    highest: int | None = None,
 ) -> FoldResult:
     """Folds rows above the watermark until caught up or out of time: short chunks are read
     (each one statement on SLiMS) and folded together in batches of up to FOLD_BATCH_ROWS, so a
-    visitor seen many times in a batch is written once."""
+    visitor seen many times in a batch is written once. `highest`: the source's highest id,
+    probed by the caller a moment before (no statement here to ask whether any row is above)."""
     sizer = sizer or ChunkSizer()
     result = FoldResult()
     deadline = time.monotonic() + budget_seconds
     today = timezone.localdate()
-    started = time.perf_counter()
-    result.caught_up = not any_above(source, after=state.last_id, upto=upto)
-    _timed(result, time.perf_counter() - started)  # a statement on SLiMS like any read
+    if highest is not None and upto is None:
+        result.caught_up = state.last_id >= highest
+    else:
+        started = time.perf_counter()
+        result.caught_up = not any_above(source, after=state.last_id, upto=upto)
+        _timed(result, time.perf_counter() - started)  # a statement on SLiMS like any read
     while not result.caught_up:
         batch: list[tuple] = []
         after, exhausted = state.last_id, False

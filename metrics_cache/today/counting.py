@@ -9,6 +9,7 @@ from datetime import date
 
 from metrics_cache.rollups import engine
 from metrics_cache.rollups.models import RollupState
+from metrics_cache.today import probe
 from visitors import rollups as visit_rollups
 from visitors.selectors import visits_today_exact
 
@@ -50,7 +51,8 @@ def _unfolded(today: date, after_id: int) -> int:
 def count_from_rollups(today: date, state: RollupState) -> Count:
     """Today's rollup after folding the new rows, plus any rows dated today still above the
     watermark: exact whatever the rows' id order."""
-    result = engine.fold(visit_rollups.SOURCE, state, budget_seconds=TICK_FOLD_SECONDS)
+    result = engine.fold(visit_rollups.SOURCE, state, budget_seconds=TICK_FOLD_SECONDS,
+                         highest=probe.known_highest())  # fmt: skip
     # The generation the fold wrote to: its rows and the watermark below go together.
     total = visit_rollups.visits_on(today, state.generation)
     if not result.caught_up:

@@ -19,6 +19,7 @@ from config.library import all_libraries, serving
 from config.library_tasks import LIBRARY_KWARG
 from metrics_cache.base import keys
 from metrics_cache.base.redis import client
+from metrics_cache.today import probe
 
 # Libraries ticked in sequence by one task: a tick is a few milliseconds.
 GROUP_SIZE = 25
@@ -45,22 +46,33 @@ def failing(libraries: list[Library]) -> set[str]:
             if int(failures or 0)}  # fmt: skip
 
 
-def run(task: Task, step: Callable[[], str], group: int, groups: int, expires: float) -> dict:
+def run(
+    task: Task,
+    step: Callable[[], str],
+    group: int,
+    groups: int,
+    expires: float,
+    *,
+    probing: bool = False,
+) -> dict:
     """Runs `step` (a tick, a recount) for each library of the group, in its library; a
     failing one is sent `task` of its own (expiring after `expires` seconds) instead.
-    Returns how many of each outcome."""
+    `probing`: the highest visitor ids of the libraries sharing a server asked first, together
+    (today.probe). Returns how many of each outcome."""
     libraries = members(group, groups)
     try:
         alone = failing(libraries)
     except RedisError:
         alone = set()  # each step finds Redis down itself
+    ticked = [library for library in libraries if library.slug not in alone]
+    highest = probe.highest_ids(ticked) if probing else {}
     outcomes: Counter[str] = Counter()
     for library in libraries:
         if library.slug in alone:
             task.apply_async(kwargs={LIBRARY_KWARG: library.slug}, expires=expires)
             outcomes[ALONE] += 1
             continue
-        with serving(library):
+        with serving(library), probe.probed(highest.get(library.slug)):
             try:
                 outcomes[step()] += 1
             finally:

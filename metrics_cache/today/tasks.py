@@ -33,7 +33,7 @@ def reconcile_today() -> str:
 def sync_today_group(group: int, groups: int) -> dict:
     """One tick of each library of a group (today.groups), one after another."""
     expires = settings.VISITOR_SYNC_MIN_INTERVAL_MS / 1000
-    return run_group(sync_today, loop.tick, group, groups, expires)
+    return run_group(sync_today, loop.tick, group, groups, expires, probing=True)
 
 
 @shared_task(name="metrics_cache.reconcile_today_group", **TICK_LIMITS)

@@ -1,0 +1,91 @@
+"""One statement per database server for a group's ticks. Libraries often share a MariaDB
+server and its credentials (a district's schools on one host); a tick in delta mode opens a
+connection to its library's database only to ask whether a row lies above its rollups'
+watermark, and most ticks find none. Here the libraries of a group that share a server and
+credentials are asked together, on one connection, in one statement: the highest visitor_id
+of each. A tick whose watermark is at or above its library's knows that no row lies above it
+without a connection of its own (rows added since are the next tick's, as if the tick had run
+a moment earlier). A library alone on its server in the group, one whose database name cannot
+be quoted, any error: those libraries ask for themselves, as before."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterator
+from contextvars import ContextVar
+
+from django.db import DatabaseError, connections
+
+from config.libraries import Library
+from config.library import count_mode
+from visitors.models import Visit
+
+logger = logging.getLogger(__name__)
+
+MYSQL = "django.db.backends.mysql"
+# What connects: libraries whose settings agree on all of it can share a connection.
+_SERVER = ("ENGINE", "HOST", "PORT", "USER", "PASSWORD", "OPTIONS")
+
+_probed: ContextVar[int | None] = ContextVar("probed_highest_id", default=None)
+
+
+def _server(library: Library) -> str | None:
+    """What a connection to the library's database is made of, but the database; None: not
+    probed together (not on MariaDB/MySQL, not in delta mode, a name that cannot be quoted)."""
+    database = connections[library.alias].settings_dict
+    if database["ENGINE"] != MYSQL or count_mode(library) != "delta" or "`" in database["NAME"]:
+        return None
+    return json.dumps([database.get(key) for key in _SERVER], sort_keys=True, default=str)
+
+
+def highest_ids(libraries: list[Library]) -> dict[str, int]:
+    """{slug: the highest visitor_id in its SLiMS database} for the libraries that share their
+    server with another of `libraries`: one statement per server. A server whose statement
+    fails leaves its libraries out."""
+    together: dict[str, list[Library]] = defaultdict(list)
+    for library in libraries:
+        if (server := _server(library)) is not None:
+            together[server].append(library)
+    found: dict[str, int] = {}
+    for sharing in together.values():
+        if len(sharing) > 1:
+            found.update(_ask(sharing))
+    return found
+
+
+def _ask(sharing: list[Library]) -> dict[str, int]:
+    connection = connections[sharing[0].alias]
+    quote = connection.ops.quote_name
+    table, pk = quote(Visit._meta.db_table), quote(Visit._meta.pk.column)
+    columns = ", ".join(
+        f"(SELECT MAX({pk}) FROM {quote(connections[lib.alias].settings_dict['NAME'])}.{table})"
+        for lib in sharing
+    )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {columns}")
+            row = cursor.fetchone()
+    except DatabaseError as exc:  # each library's tick asks for itself and meets it there
+        logger.info("libraries probed together on %s: %s", connection.alias, exc)
+        return {}
+    finally:
+        connection.close()  # one connection at a time to a shared server
+    # An empty table's MAX is NULL: nothing above any watermark.
+    return {lib.slug: highest or 0 for lib, highest in zip(sharing, row, strict=True)}
+
+
+@contextlib.contextmanager
+def probed(highest: int | None) -> Iterator[None]:
+    """Inside: the current library's highest visitor_id as probed (None: not probed)."""
+    token = _probed.set(highest)
+    try:
+        yield
+    finally:
+        _probed.reset(token)
+
+
+def known_highest() -> int | None:
+    return _probed.get()
