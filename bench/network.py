@@ -494,6 +494,9 @@ class Bench:
         self.saved_globals = self.mariadb_globals()
         self.keys: dict[str, dict[str, str]] = {}
         self.interval_ms = args.interval_ms
+        # Task ids whose job had run when a worker was killed (the handover's note in Redis),
+        # with the time of the kill: their work ended before it, though their task could not.
+        self.ran_before_kill: dict[str, float] = {}
 
     # -- MariaDB --------------------------------------------------------------------------------
     @staticmethod
@@ -1028,13 +1031,24 @@ class Bench:
             ):
                 continue
             job = job_of[event["id"]]
+            if event["id"] in self.ran_before_kill:
+                continue  # below
             if event["event"] == RAN:
                 # Its job ran before: the end seen then, or (lost with its worker before its
                 # task ended) this one, later than the job's own.
                 ends.setdefault(job, {**event, "event": "end:SUCCESS"})
             else:
                 ends[job] = event
+        for task_id, at in self.ran_before_kill.items():
+            if task_id in job_of and task_id not in superseded:
+                ends[job_of[task_id]] = {"event": "end:SUCCESS", "at": at, "id": task_id,
+                                         "host": "before the kill"}  # fmt: skip
         return job_of, ends
+
+    def ran_jobs(self) -> set[str]:
+        """The task ids the handover noted as run (every library's `jobs:ran:<id>`)."""
+        found = self.redis_client().scan_iter(match="libdash:*:jobs:ran:*", count=1000)
+        return {key.decode().rsplit(":", 1)[1] for key in found}
 
     def drain(self, timeout: float) -> str:
         """Waits (at most `timeout`) until the default queue holds fewer messages than there
@@ -1329,6 +1343,14 @@ class Bench:
         done_before = len(self.wait_ended_quiet(queued))
         killed_at = time.time()
         self.stack.kill_worker(worker_a)
+        # a's tasks cut short whose job had run (noted by the handover) as it was killed.
+        ran, open_on_a = self.ran_jobs(), set()
+        for event in self.task_events():
+            if event["host"].startswith("a@"):
+                (open_on_a.add if event["event"] == "start" else open_on_a.discard)(event["id"])
+        self.ran_before_kill = dict.fromkeys(open_on_a & ran, killed_at)
+        log(f"  at the kill: {len(ran):,} jobs noted as run; a's tasks open "
+            f"{sorted(open_on_a)}, of them noted {sorted(self.ran_before_kill)}")  # fmt: skip
         log(
             f"  killed worker a (process group {worker_a.process.pid}) at "
             f"{killed_at - started:.0f} s; running on it: {len(running_on_a)}"
@@ -1390,15 +1412,16 @@ class Bench:
         cut_short = {job_of[task_id] for (task_id, _), start in open_starts.items()
                      if start["host"].startswith("a@")}  # fmt: skip
         # A cut-short job whose work had ended (its message, given back to b, ended "ran
-        # already"): picked up when b found so.
+        # already"): picked up when b found so, unless its note was seen at the kill.
         confirmed: dict[tuple, float] = {}
         for event in self.task_events():
             if event["event"] == RAN and event["id"] in job_of and event["at"] >= killed_at:
                 confirmed.setdefault(job_of[event["id"]], event["at"])
+        ended_before = {job_of[task_id] for task_id in self.ran_before_kill}
         handed = [
             min([s for h, s, _ in spans.get(job, []) if h.startswith("b@") and s >= killed_at]
                 + [confirmed.get(job, float("inf"))]) - killed_at
-            for job in cut_short
+            for job in cut_short - ended_before
         ]  # fmt: skip
         handover = f"{max(handed):.0f} s" if handed else "-"
         picked_up = not handed or max(handed) <= 60
@@ -1414,14 +1437,14 @@ class Bench:
             "",
             "| jobs done before the kill | running on a at the kill | libraries complete "
             "| all jobs succeeded | last ended after the kill | runs on both hosts at once "
-            "| jobs run twice | a's running jobs rerun on b | cut short on a: the last started "
-            "on b |",
+            "| jobs run twice | a's running jobs rerun on b | cut short on a: their work ended "
+            "before the kill; the rest, the last started on b |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             f"| {done_before:,} | {len(running_on_a)} "
             f"| {per_library_complete}/{len(self.libraries)} "
             f"| {len(succeeded):,}/{jobs:,} | {after_kill:.0f} s "
             f"| {len(overlaps)} | {twice} | {len(redelivered)}/{len(running_on_a)} "
-            f"| {len(cut_short)}: {handover} after the kill |",
+            f"| {len(cut_short)}: {len(cut_short & ended_before)}; {handover} after the kill |",
             "",
             f"Targets: a's jobs picked up by b within 60 s of the kill: "
             f"**{'met' if picked_up else 'not met'}**; "
