@@ -7,9 +7,12 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 
+from metrics_cache.base import keys
+from metrics_cache.base.redis import client
 from metrics_cache.rollups import engine
 from metrics_cache.rollups.models import RollupState
 from metrics_cache.today import probe
+from metrics_cache.today.publishing import todays_value
 from visitors import rollups as visit_rollups
 from visitors.selectors import visits_today_exact
 
@@ -29,6 +32,9 @@ class Count:
     total: int
     baseline_id: int | None = None
     baseline_count: int | None = None
+    # Counted from the rollups folded up to this visitor_id (the watermark), and the rows
+    # above it: every row there was.
+    folded_to: int | None = None
 
 
 def visit_rollups_state() -> RollupState | None:
@@ -57,7 +63,26 @@ def count_from_rollups(today: date, state: RollupState) -> Count:
     total = visit_rollups.visits_on(today, state.generation)
     if not result.caught_up:
         total += _unfolded(today, state.last_id)
-    return Count(total, state.last_id)
+    return Count(total, state.last_id, folded_to=state.last_id)
+
+
+def unchanged(today: date, highest: int | None) -> Count | None:
+    """The count published for `today`, when the last tick or recount counted from the
+    rollups folded up to `highest` or above (the library's highest visitor_id, probed by its
+    group: today.probe): no row came since, so today's rollup and the rows above its
+    watermark are what they were. None: count it."""
+    if highest is None:
+        return None
+    pipe = client().pipeline(transaction=False)  # pragma: no mutate (MULTI or not: the same)
+    pipe.hget(keys.today_loop_status(), "folded_to")
+    pipe.get(keys.today_count())
+    folded_to, raw = pipe.execute()
+    # Today's published figure counted every row up to the highest id there was: whoever
+    # published it (a tick, a recount, a request that found no count) counted today.
+    count = todays_value(raw, today)
+    if count is None or not folded_to or int(folded_to) < highest:
+        return None
+    return Count(count["total"], int(folded_to), folded_to=int(folded_to))
 
 
 def recount_rollup(today: date, state: RollupState) -> Count:

@@ -78,6 +78,8 @@ def _run(mode: modes.Mode, count, *, exact: bool = False) -> str:  # pragma: no 
         "last_duration_ms": duration_ms,
         "baseline_id": "" if result.baseline_id is None else result.baseline_id,
         "baseline_count": "" if result.baseline_count is None else result.baseline_count,
+        # What a tick that finds nothing new needs to know (counting.unchanged).
+        "folded_to": "" if result.folded_to is None else result.folded_to,
         "error": "",
         "failures": 0,
     }

@@ -22,7 +22,7 @@ from django.core.checks import CheckMessage, Warning
 from config import library
 from metrics_cache.base import keys
 from metrics_cache.base.redis import client
-from metrics_cache.today import counter, counting
+from metrics_cache.today import counter, counting, probe
 from metrics_cache.today.counting import Count
 from metrics_cache.today.lock import loop_lock
 from metrics_cache.today.publishing import publish
@@ -71,6 +71,9 @@ class Delta(Mode):
     name = "delta"
 
     def tick(self, today: date) -> Count:
+        unchanged = counting.unchanged(today, probe.known_highest())
+        if unchanged is not None:
+            return unchanged
         state = counting.visit_rollups_state()
         if state is not None:
             return counting.count_from_rollups(today, state)

@@ -1,6 +1,7 @@
-"""Many libraries in one deployment, with real processes on loopback: three SLiMS databases
-on MariaDB (one reached directly, one through a proxy that goes away, one through a proxy that
-stops forwarding), one Redis, daphne, three worker processes and beat. Each library's count is
+"""Many libraries in one deployment, with real processes on loopback: four SLiMS databases
+on MariaDB (two reached directly, on one server, which the fast loop's groups ask together
+for their highest ids; one through a proxy that goes away, one through a proxy that stops
+forwarding), one Redis, daphne, three worker processes and beat. Each library's count is
 its own and follows its check-ins; the network's stream and listing see them all; a library
 whose database is unreachable or hanging delays no other library's figures."""
 
@@ -49,7 +50,12 @@ FOLLOWS_WITHIN_SECONDS = 8
 # timur's dates are its own zone's, east of the first library's (a day ahead of it from 15:00
 # to 17:00 UTC). Its check-ins are made before the start and no test adds any, so its count is
 # known whatever order the tests run in.
-ZONES = {"pusat": "Asia/Jakarta", "timur": "Asia/Jayapura", "utara": "Asia/Jakarta"}
+ZONES = {
+    "pusat": "Asia/Jakarta",
+    "timur": "Asia/Jayapura",
+    "utara": "Asia/Jakarta",
+    "barat": "Asia/Jakarta",
+}
 TIMUR_TODAY = 5
 
 
@@ -101,7 +107,8 @@ def network(library_tables, django_db_blocker, tmp_path_factory):
         env = service_env(tmp / "app.sqlite3")
         checkins("timur", 2, days_ago=1)  # history of its own, folded at the first start
         checkins("timur", TIMUR_TODAY)
-    ports = {"pusat": mariadb_port, "timur": gone.port, "utara": hanging.port}
+    ports = {"pusat": mariadb_port, "timur": gone.port, "utara": hanging.port,
+             "barat": mariadb_port}  # fmt: skip
     (tmp / "libraries.toml").write_text("".join(
         f'[libraries.{name}]\nname = "Perpustakaan {name.title()}"\n'
         f'database_url = "{_url(name, ports[name])}"\ntime_zone = "{ZONES[name]}"\n\n'
@@ -168,9 +175,15 @@ def test_each_library_counts_its_own_check_ins(network):
         (name, f"Perpustakaan {name.title()}", zone) for name, zone in ZONES.items()
     ]
     wait_for(lambda: today(port, "pusat") is not None, 30, "pusat's first count")
-    before = today(port, "pusat")
+    wait_for(lambda: today(port, "barat") is not None, 30, "barat's first count")
+    before, beside = today(port, "pusat"), today(port, "barat")
     checkins("pusat", 3)
     wait_for(lambda: today(port, "pusat") == before + 3, 30, "pusat's count")
+    # On pusat's server, asked with it: its count follows its own check-ins only.
+    assert today(port, "barat") == beside
+    checkins("barat", 2)
+    wait_for(lambda: today(port, "barat") == beside + 2, 30, "barat's count")
+    assert today(port, "pusat") == before + 3
     wait_for(lambda: today(port, "timur") == TIMUR_TODAY, 30, "timur's count")
     # The worker of the live queue alone takes the groups' ticks (the other worker too).
     received = r"Task metrics_cache\.sync_today_group\[[\w-]+\] received"
@@ -284,11 +297,13 @@ def test_one_library_gone_and_another_hanging_delay_no_other(network):
         # Let the failing libraries' ticks start failing and hanging first.
         time.sleep(3)
         for round_ in range(3):
-            before = today(port, "pusat")
-            checkins("pusat", 1)
+            before = {name: today(port, name) for name in ("pusat", "barat")}
+            for name in before:
+                checkins(name, 1)
             started = time.monotonic()
-            wait_for(lambda b=before: today(port, "pusat") == b + 1, FOLLOWS_WITHIN_SECONDS,
-                     f"pusat's count in round {round_}")  # fmt: skip
+            for name, count in before.items():
+                wait_for(lambda n=name, c=count: today(port, n) == c + 1,
+                         FOLLOWS_WITHIN_SECONDS, f"{name}'s count in round {round_}")  # fmt: skip
             assert time.monotonic() - started < FOLLOWS_WITHIN_SECONDS
         states = {lib["slug"]: lib["state"] for lib in body(port, "/api/libraries")[1]}
         assert states["pusat"] == "ok"

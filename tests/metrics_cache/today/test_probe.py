@@ -213,3 +213,106 @@ def test_the_ticks_group_probes_and_the_recounts_group_does_not(library, setting
         reconcile_today_group(group=0, groups=1)
         assert published()["total"] == 1
     assert probes(queries) == 0 and queries.captured_queries
+
+
+def _own_table_statements(queries) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries]
+
+
+def test_a_tick_that_finds_nothing_new_since_the_last_publishes_it_again_without_a_read(library):
+    """Nothing came above the watermark the last tick counted to, today: the published count
+    stands, published again (its time) without reading the rollups or SLiMS."""
+    with at(2026, 11, 25, 10, 0):
+        library.visit("2026-11-25 08:00:00")
+        library.visit("2026-11-25 09:00:00")
+        build()
+    with at(2026, 11, 25, 10, 5), probe.probed(_watermark()):
+        assert loop.tick() == "ok"
+        first = published()
+    connections["library"].close()
+    with (
+        at(2026, 11, 25, 10, 6),
+        probe.probed(_watermark()),
+        CaptureQueriesContext(connections["default"]) as own,
+    ):
+        assert loop.tick() == "ok"
+        again = published()
+    assert own.captured_queries == []
+    assert connections["library"].connection is None
+    assert again["total"] == first["total"] == 2
+    assert again["generated_at"] > first["generated_at"]
+    status = loop.loop_status()
+    assert status["baseline"]["id"] == _watermark() and status["error"] is None
+
+
+def _counted_once(library) -> None:
+    with at(2026, 11, 25, 10, 0):
+        library.visit("2026-11-25 08:00:00")
+        build()
+    with at(2026, 11, 25, 10, 5), probe.probed(_watermark()):
+        assert loop.tick() == "ok"
+
+
+def test_rows_folded_since_the_last_tick_are_counted(library):
+    """Another job (the nightly fold, a recount) moved the watermark past what the last tick
+    counted to: the rollups are read again."""
+    _counted_once(library)
+    library.visit("2026-11-25 10:06:00")
+    with at(2026, 11, 25, 10, 7):
+        engine.fold(visit_rollups.SOURCE, engine.live_state(visit_rollups.SOURCE_NAME),
+                    budget_seconds=5)  # fmt: skip
+    with at(2026, 11, 25, 10, 8), probe.probed(_watermark()):
+        assert loop.tick() == "ok"
+        assert published()["total"] == 2
+
+
+def test_a_row_above_what_the_last_tick_counted_is_counted(library):
+    _counted_once(library)
+    library.visit("2026-11-24 20:00:00", visitor_id=700)  # yesterday's, typed in late
+    library.visit("2026-11-25 10:06:00")
+    with at(2026, 11, 25, 10, 8), probe.probed(701):
+        assert loop.tick() == "ok"
+        assert published()["total"] == 2
+    assert _watermark() == 701
+
+
+@pytest.mark.parametrize("what", ["a new day", "no count published", "no status", "unprobed"])
+def test_a_tick_reads_the_rollups_when_it_cannot_know_nothing_changed(library, what):
+    _counted_once(library)
+    when = at(2026, 11, 25, 10, 8)
+    highest = _watermark()
+    if what == "a new day":
+        when = at(2026, 11, 26, 0, 1)
+    elif what == "no count published":
+        client().delete(keys.today_count())
+    elif what == "no status":
+        client().delete(keys.today_loop_status())
+    else:
+        highest = None
+    with when, probe.probed(highest), CaptureQueriesContext(connections["default"]) as own:
+        assert loop.tick() == "ok"
+        expected = 0 if what == "a new day" else 1
+        assert published()["total"] == expected
+    assert own.captured_queries
+
+
+def test_a_row_below_the_watermark_is_counted_by_the_recount_and_the_ticks_keep_it(library):
+    """A row written at an id below the watermark (an import keeping its ids) is no tick's to
+    see, probed or not: the exact recount counts it, and a tick that finds nothing new after
+    publishes the recount's figure, not the one before it."""
+    with at(2026, 11, 25, 10, 0):
+        library.visit("2026-11-25 08:00:00", visitor_id=10)
+        library.visit("2026-11-25 09:00:00", visitor_id=20)
+        build()
+    with at(2026, 11, 25, 10, 5), probe.probed(20):
+        assert loop.tick() == "ok"
+    library.visit("2026-11-25 09:30:00", visitor_id=15)
+    with at(2026, 11, 25, 10, 6), probe.probed(20):
+        assert loop.tick() == "ok"
+        assert published()["total"] == 2
+    with at(2026, 11, 25, 10, 7):
+        assert loop.reconcile_tick() == "ok"
+        assert published()["total"] == 3
+    with at(2026, 11, 25, 10, 8), probe.probed(20):
+        assert loop.tick() == "ok"
+        assert published()["total"] == 3
