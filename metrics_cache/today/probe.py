@@ -13,26 +13,33 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-from django.db import DatabaseError, connections
+from django.conf import settings
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from config.libraries import Library
 from config.library import count_mode
+from metrics_cache.operations.host_slots import HostSlots, host_of
 from visitors.models import Visit
 
 logger = logging.getLogger(__name__)
 
 MYSQL = "django.db.backends.mysql"
+# The probe's bound on connecting and on its statement (a tick's soft time limit is 12 s).
+WAIT_SECONDS = 2
 # What connects: libraries whose settings agree on all of it can share a connection.
 _SERVER = ("ENGINE", "HOST", "PORT", "USER", "PASSWORD", "OPTIONS")
 
 _probed: ContextVar[int | None] = ContextVar("probed_highest_id", default=None)
+_here = threading.local()
 
 
-def _server(library: Library) -> str | None:
+def server_of(library: Library) -> str | None:
     """What a connection to the library's database is made of, but the database; None: not
     probed together (not on MariaDB/MySQL, not in delta mode, a name that cannot be quoted)."""
     database = connections[library.alias].settings_dict
@@ -47,17 +54,16 @@ def highest_ids(libraries: list[Library]) -> dict[str, int]:
     fails leaves its libraries out."""
     together: dict[str, list[Library]] = defaultdict(list)
     for library in libraries:
-        if (server := _server(library)) is not None:
+        if (server := server_of(library)) is not None:
             together[server].append(library)
     found: dict[str, int] = {}
-    for sharing in together.values():
+    for server, sharing in together.items():
         if len(sharing) > 1:
-            found.update(_ask(sharing))
+            found.update(_ask(connection_for(server, sharing[0].alias), sharing))
     return found
 
 
-def _ask(sharing: list[Library]) -> dict[str, int]:
-    connection = connections[sharing[0].alias]
+def _ask(connection: BaseDatabaseWrapper, sharing: list[Library]) -> dict[str, int]:
     quote = connection.ops.quote_name
     table, pk = quote(Visit._meta.db_table), quote(Visit._meta.pk.column)
     columns = ", ".join(
@@ -68,13 +74,37 @@ def _ask(sharing: list[Library]) -> dict[str, int]:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT {columns}")
             row = cursor.fetchone()
-    except DatabaseError as exc:  # each library's tick asks for itself and meets it there
+    # Anything (a server that hangs past the bound, the task's soft time limit): each
+    # library's tick asks for itself and meets it there, under the tick's own bounds.
+    except Exception as exc:
         logger.info("libraries probed together on %s: %s", connection.alias, exc)
         return {}
     finally:
         connection.close()  # one connection at a time to a shared server
     # An empty table's MAX is NULL: nothing above any watermark.
     return {lib.slug: highest or 0 for lib, highest in zip(sharing, row, strict=True)}
+
+
+def connection_for(server: str, alias: str) -> BaseDatabaseWrapper:
+    """The probe's connection to a server (`alias`: a library's there): as the library's
+    connects but to no database (the statement names each), with waits bounded well inside a
+    tick's time limit (a server that hangs costs a group this long, not the tick's limit), its
+    statement taking a slot of the host like any other (operations.host_slots). One per
+    server and thread, closed after each use."""
+    try:
+        made = _here.connections
+    except AttributeError:
+        made = _here.connections = {}
+    if server not in made:
+        reader = connections[alias]
+        options = {**reader.settings_dict.get("OPTIONS", {}), **dict.fromkeys(
+            ("connect_timeout", "read_timeout", "write_timeout"), WAIT_SECONDS)}  # fmt: skip
+        probing = {**reader.settings_dict, "NAME": "", "OPTIONS": options}
+        made[server] = type(reader)(probing, f"{alias}-probe")
+        host = host_of(reader.settings_dict)
+        if settings.LIBRARY_HOST_CONCURRENCY and host is not None:
+            made[server].execute_wrappers.append(HostSlots(host))
+    return made[server]
 
 
 @contextlib.contextmanager

@@ -1,9 +1,10 @@
-"""Many libraries in one deployment, with real processes on loopback: four SLiMS databases
+"""Many libraries in one deployment, with real processes on loopback: five SLiMS databases
 on MariaDB (two reached directly, on one server, which the fast loop's groups ask together
-for their highest ids; one through a proxy that goes away, one through a proxy that stops
-forwarding), one Redis, daphne, three worker processes and beat. Each library's count is
-its own and follows its check-ins; the network's stream and listing see them all; a library
-whose database is unreachable or hanging delays no other library's figures."""
+for their highest ids; one through a proxy that goes away, two through a proxy that stops
+forwarding, asked together too), one Redis, daphne, three worker processes and beat. Each
+library's count is its own and follows its check-ins; the network's stream and listing see
+them all; a library whose database is unreachable or hanging delays no other library's
+figures."""
 
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ ZONES = {
     "timur": "Asia/Jayapura",
     "utara": "Asia/Jakarta",
     "barat": "Asia/Jakarta",
+    "selatan": "Asia/Jakarta",
 }
 TIMUR_TODAY = 5
 
@@ -108,7 +110,7 @@ def network(library_tables, django_db_blocker, tmp_path_factory):
         checkins("timur", 2, days_ago=1)  # history of its own, folded at the first start
         checkins("timur", TIMUR_TODAY)
     ports = {"pusat": mariadb_port, "timur": gone.port, "utara": hanging.port,
-             "barat": mariadb_port}  # fmt: skip
+             "barat": mariadb_port, "selatan": hanging.port}  # fmt: skip
     (tmp / "libraries.toml").write_text("".join(
         f'[libraries.{name}]\nname = "Perpustakaan {name.title()}"\n'
         f'database_url = "{_url(name, ports[name])}"\ntime_zone = "{ZONES[name]}"\n\n'
@@ -319,5 +321,7 @@ def test_one_library_gone_and_another_hanging_delay_no_other(network):
         # Both come back, for the tests that run after this one (in any order).
         network["gone"].start()
         network["hanging"].recover()
-    wait_for(lambda: today(port, "timur") == TIMUR_TODAY and today(port, "utara") is not None,
-             60, "timur and utara back")  # fmt: skip
+    back = ("utara", "selatan")
+    wait_for(lambda: today(port, "timur") == TIMUR_TODAY
+             and all(today(port, name) is not None for name in back),
+             60, "timur, utara and selatan back")  # fmt: skip

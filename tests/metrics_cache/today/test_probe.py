@@ -20,7 +20,12 @@ from metrics_cache.base.redis import client
 from metrics_cache.rollups import engine
 from metrics_cache.today import groups, loop, probe
 from metrics_cache.today.publishing import published
-from metrics_cache.today.tasks import reconcile_today_group, sync_today, sync_today_group
+from metrics_cache.today.tasks import (
+    TICK_LIMITS,
+    reconcile_today_group,
+    sync_today,
+    sync_today_group,
+)
 from tests.conftest import grant_select
 from tests.support.aliases import extra_aliases
 from tests.support.library import LibraryRows, library_test
@@ -53,6 +58,11 @@ def neighbour(library, settings):
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
+def _probe_connection():
+    """The probe's connection to the home library's server."""
+    return probe.connection_for(probe.server_of(home()), "library")
+
+
 def test_libraries_sharing_a_server_are_asked_in_one_statement(library, neighbour):
     other, rows = neighbour
     library.visit("2026-11-25 08:00:00")
@@ -60,13 +70,27 @@ def test_libraries_sharing_a_server_are_asked_in_one_statement(library, neighbou
     rows.visit("2026-11-25 08:00:00", visitor_id=70)
     rows.visit("2019-03-01 10:00:00", visitor_id=900)  # an old row imported late, at a high id
     rows.visit("2026-11-25 09:00:00", visitor_id=80)
-    with CaptureQueriesContext(connections["library"]) as queries:
+    with (
+        CaptureQueriesContext(_probe_connection()) as probed,
+        CaptureQueriesContext(connections["library"]) as mine_,
+        CaptureQueriesContext(connections[other.alias]) as theirs,
+    ):
         found = probe.highest_ids([home(), other])
     assert found == {"default": mine, "lib-1": 900}
-    assert len(queries.captured_queries) == 1
-    # One connection to the shared server, closed after; none for the other library.
-    assert connections["library"].connection is None
-    assert connections[other.alias].connection is None
+    assert len(probed.captured_queries) == 1
+    assert mine_.captured_queries == theirs.captured_queries == []
+    # Closed after: one connection at a time to the shared server.
+    assert _probe_connection().connection is None
+
+
+def test_the_probe_waits_a_bounded_time_on_a_connection_of_its_own(library, neighbour):
+    """Bounded well inside a tick's time limit; a slot of the host, as every statement takes."""
+    connection = _probe_connection()
+    options = connection.settings_dict["OPTIONS"]
+    assert options["connect_timeout"] == options["read_timeout"] == probe.WAIT_SECONDS
+    assert TICK_LIMITS["soft_time_limit"] / 2 > probe.WAIT_SECONDS
+    assert connection.settings_dict["NAME"] == ""
+    assert [type(w).__name__ for w in connection.execute_wrappers] == ["HostSlots"]
 
 
 def test_an_empty_table_has_nothing_above_any_watermark(library, neighbour):
@@ -93,7 +117,7 @@ def test_a_library_that_shares_no_connection_asks_for_itself(library, neighbour,
         libraries = [home(), replace(other, count_mode="direct")]
     else:
         database["NAME"] = "bad`name"
-    with CaptureQueriesContext(connections["library"]) as queries:
+    with CaptureQueriesContext(_probe_connection()) as queries:
         assert probe.highest_ids(libraries) == {}
     assert queries.captured_queries == []
 
@@ -103,7 +127,7 @@ def test_a_failing_statement_leaves_its_libraries_to_ask_for_themselves(library,
     connections[other.alias].settings_dict["NAME"] = "no_such_library_database"
     library.visit("2026-11-25 08:00:00")
     assert probe.highest_ids([home(), other]) == {}
-    assert connections["library"].connection is None
+    assert _probe_connection().connection is None
 
 
 def test_the_libraries_of_two_servers_are_asked_once_each(library, neighbour, settings):
@@ -185,7 +209,7 @@ def test_a_failing_library_is_not_probed_with_the_group(library, neighbour, brok
     rows.visit("2026-11-25 08:00:00", visitor_id=42)
     client().hset(keys.today_loop_status(other), mapping={"failures": 1})
     seen = []
-    with CaptureQueriesContext(connections["library"]) as queries:
+    with CaptureQueriesContext(_probe_connection()) as queries:
         outcomes = groups.run(sync_today, lambda: seen.append(probe.known_highest()) or "ok",
                               0, 1, 5, probing=True)  # fmt: skip
     assert outcomes == {"ok": 1, groups.ALONE: 1}
@@ -201,22 +225,23 @@ def test_the_ticks_group_probes_and_the_recounts_group_does_not(library, setting
     # A second name for the same database: two libraries on one server, one set of tables.
     settings.LIBRARIES = [home(), replace(home(), slug="twin")]
 
-    def probes(queries) -> int:
-        return sum(q["sql"].startswith("SELECT (SELECT MAX(") for q in queries.captured_queries)
-
-    with at(2026, 11, 25, 10, 5), CaptureQueriesContext(connections["library"]) as queries:
+    with (
+        at(2026, 11, 25, 10, 5),
+        CaptureQueriesContext(_probe_connection()) as probed,
+        CaptureQueriesContext(connections["library"]) as own,
+    ):
         assert sync_today_group(group=0, groups=1) == {"ok": 2}
-    assert probes(queries) == 1
+    assert len(probed.captured_queries) == 1
     # Both at the probed highest id: no statement of their own.
-    assert len(queries.captured_queries) == 1
-    with at(2026, 11, 25, 10, 6), CaptureQueriesContext(connections["library"]) as queries:
+    assert own.captured_queries == []
+    with (
+        at(2026, 11, 25, 10, 6),
+        CaptureQueriesContext(_probe_connection()) as probed,
+        CaptureQueriesContext(connections["library"]) as own,
+    ):
         reconcile_today_group(group=0, groups=1)
         assert published()["total"] == 1
-    assert probes(queries) == 0 and queries.captured_queries
-
-
-def _own_table_statements(queries) -> list[str]:
-    return [q["sql"] for q in queries.captured_queries]
+    assert probed.captured_queries == [] and own.captured_queries
 
 
 def test_a_tick_that_finds_nothing_new_since_the_last_publishes_it_again_without_a_read(library):
