@@ -66,8 +66,8 @@ def count_from_rollups(today: date, state: RollupState) -> Count:
     return Count(total, state.last_id, folded_to=state.last_id)
 
 
-def unchanged(today: date, highest: int | None) -> Count | None:
-    """The count published for `today`, when the last tick or recount counted from the
+def unchanged(highest: int | None) -> Count | None:
+    """The count published today, when the last tick or recount counted from the
     rollups folded up to `highest` or above (the library's highest visitor_id, probed by its
     group: today.probe): no row came since, so today's rollup and the rows above its
     watermark are what they were. None: count it."""
@@ -79,7 +79,7 @@ def unchanged(today: date, highest: int | None) -> Count | None:
     folded_to, raw = pipe.execute()
     # Today's published figure counted every row up to the highest id there was: whoever
     # published it (a tick, a recount, a request that found no count) counted today.
-    count = todays_value(raw, today)
+    count = todays_value(raw)
     if count is None or not folded_to or int(folded_to) < highest:
         return None
     return Count(count["total"], int(folded_to), folded_to=int(folded_to))

@@ -71,7 +71,7 @@ class Delta(Mode):
     name = "delta"
 
     def tick(self, today: date) -> Count:
-        unchanged = counting.unchanged(today, probe.known_highest())
+        unchanged = counting.unchanged(probe.known_highest())
         if unchanged is not None:
             return unchanged
         state = counting.visit_rollups_state()

@@ -45,7 +45,8 @@ def server_of(library: Library) -> str | None:
     database = connections[library.alias].settings_dict
     if database["ENGINE"] != MYSQL or count_mode(library) != "delta" or "`" in database["NAME"]:
         return None
-    return json.dumps([database.get(key) for key in _SERVER], sort_keys=True, default=str)
+    # OPTIONS: made for every library by config.libraries.reading, its keys in one order.
+    return json.dumps([database.get(key) for key in _SERVER])
 
 
 def highest_ids(libraries: list[Library]) -> dict[str, int]:
@@ -59,7 +60,10 @@ def highest_ids(libraries: list[Library]) -> dict[str, int]:
     found: dict[str, int] = {}
     for server, sharing in together.items():
         if len(sharing) > 1:
-            found.update(_ask(connection_for(server, sharing[0].alias), sharing))
+            # Any library of the server: their settings differ in NAME (not used) and
+            # TIME_ZONE (no date is read).
+            first = sharing[0].alias  # pragma: no mutate (any of them: the same connection)
+            found.update(_ask(connection_for(server, first), sharing))
     return found
 
 
@@ -82,7 +86,9 @@ def _ask(connection: BaseDatabaseWrapper, sharing: list[Library]) -> dict[str, i
     finally:
         connection.close()  # one connection at a time to a shared server
     # An empty table's MAX is NULL: nothing above any watermark.
-    return {lib.slug: highest or 0 for lib, highest in zip(sharing, row, strict=True)}
+    # One column per library: zip's strictness never matters.
+    pairs = zip(sharing, row, strict=True)  # pragma: no mutate
+    return {lib.slug: highest or 0 for lib, highest in pairs}
 
 
 def connection_for(server: str, alias: str) -> BaseDatabaseWrapper:
@@ -97,7 +103,7 @@ def connection_for(server: str, alias: str) -> BaseDatabaseWrapper:
         made = _here.connections = {}
     if server not in made:
         reader = connections[alias]
-        options = {**reader.settings_dict.get("OPTIONS", {}), **dict.fromkeys(
+        options = {**reader.settings_dict["OPTIONS"], **dict.fromkeys(
             ("connect_timeout", "read_timeout", "write_timeout"), WAIT_SECONDS)}  # fmt: skip
         probing = {**reader.settings_dict, "NAME": "", "OPTIONS": options}
         made[server] = type(reader)(probing, f"{alias}-probe")
@@ -105,6 +111,11 @@ def connection_for(server: str, alias: str) -> BaseDatabaseWrapper:
         if settings.LIBRARY_HOST_CONCURRENCY and host is not None:
             made[server].execute_wrappers.append(HostSlots(host))
     return made[server]
+
+
+def forget() -> None:
+    """Drops this thread's probe connections (closed already): the next probe makes them."""
+    _here.__dict__.pop("connections", None)
 
 
 @contextlib.contextmanager

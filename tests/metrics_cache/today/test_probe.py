@@ -4,6 +4,7 @@ own, and one below folds as before, whatever the dates of the rows above."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import date
 
@@ -17,6 +18,7 @@ from demo.schema import create_statements
 from demo.writer import library_writer
 from metrics_cache.base import keys
 from metrics_cache.base.redis import client
+from metrics_cache.operations.host_slots import HostSlots, host_of
 from metrics_cache.rollups import engine
 from metrics_cache.today import groups, loop, probe
 from metrics_cache.today.publishing import published
@@ -33,6 +35,14 @@ from tests.support.rollups import at, build
 from visitors import rollups as visit_rollups
 
 pytestmark = [*library_test, pytest.mark.usefixtures("delta_mode")]
+
+
+@pytest.fixture(autouse=True)
+def fresh_probe_connections():
+    """Each test makes the probe's connections from its own settings."""
+    probe.forget()
+    yield
+    probe.forget()
 
 
 @pytest.fixture
@@ -84,13 +94,32 @@ def test_libraries_sharing_a_server_are_asked_in_one_statement(library, neighbou
 
 
 def test_the_probe_waits_a_bounded_time_on_a_connection_of_its_own(library, neighbour):
-    """Bounded well inside a tick's time limit; a slot of the host, as every statement takes."""
+    """Bounded well inside a tick's time limit, to no database, a read-only session as the
+    library's, a slot of the host as every statement takes."""
     connection = _probe_connection()
     options = connection.settings_dict["OPTIONS"]
     assert options["connect_timeout"] == options["read_timeout"] == probe.WAIT_SECONDS
+    assert options["write_timeout"] == probe.WAIT_SECONDS
     assert TICK_LIMITS["soft_time_limit"] / 2 > probe.WAIT_SECONDS
+    library_options = connections["library"].settings_dict["OPTIONS"]
+    assert options["init_command"] == library_options["init_command"]
+    assert "READ ONLY" in options["init_command"]
     assert connection.settings_dict["NAME"] == ""
-    assert [type(w).__name__ for w in connection.execute_wrappers] == ["HostSlots"]
+    (slots,) = connection.execute_wrappers
+    assert isinstance(slots, HostSlots)
+    assert slots.key == keys.host_slots(host_of(connections["library"].settings_dict))
+
+
+def test_without_a_limit_on_the_host_the_probe_takes_no_slot(library, neighbour, settings):
+    settings.LIBRARY_HOST_CONCURRENCY = 0
+    assert _probe_connection().execute_wrappers == []
+
+
+def test_forgetting_makes_the_connection_again(library, neighbour):
+    first = _probe_connection()
+    assert _probe_connection() is first
+    probe.forget()
+    assert _probe_connection() is not first
 
 
 def test_an_empty_table_has_nothing_above_any_watermark(library, neighbour):
@@ -122,12 +151,16 @@ def test_a_library_that_shares_no_connection_asks_for_itself(library, neighbour,
     assert queries.captured_queries == []
 
 
-def test_a_failing_statement_leaves_its_libraries_to_ask_for_themselves(library, neighbour):
+def test_a_failing_statement_leaves_its_libraries_to_ask_for_themselves(library, neighbour, caplog):
     other, _ = neighbour
     connections[other.alias].settings_dict["NAME"] = "no_such_library_database"
     library.visit("2026-11-25 08:00:00")
-    assert probe.highest_ids([home(), other]) == {}
+    with caplog.at_level(logging.INFO, logger="metrics_cache.today.probe"):
+        assert probe.highest_ids([home(), other]) == {}
     assert _probe_connection().connection is None
+    (record,) = caplog.records
+    assert record.getMessage().startswith("libraries probed together on library-probe: ")
+    assert "no_such_library_database" in record.getMessage()
 
 
 def test_the_libraries_of_two_servers_are_asked_once_each(library, neighbour, settings):
@@ -268,6 +301,14 @@ def test_a_tick_that_finds_nothing_new_since_the_last_publishes_it_again_without
     assert connections["library"].connection is None
     assert again["total"] == first["total"] == 2
     assert again["generated_at"] > first["generated_at"]
+    # And the tick after it, likewise: it noted how far its count covered, as a count does.
+    with (
+        at(2026, 11, 25, 10, 7),
+        probe.probed(_watermark()),
+        CaptureQueriesContext(connections["default"]) as own,
+    ):
+        assert loop.tick() == "ok"
+    assert own.captured_queries == []
     status = loop.loop_status()
     assert status["baseline"]["id"] == _watermark() and status["error"] is None
 
