@@ -15,11 +15,11 @@ from redis.exceptions import RedisError
 
 from config.connections import close_opened
 from config.libraries import Library
-from config.library import all_libraries, serving
+from config.library import all_libraries, count_mode, serving
 from config.library_tasks import LIBRARY_KWARG
 from metrics_cache.base import keys
 from metrics_cache.base.redis import client
-from metrics_cache.today import probe
+from metrics_cache.today import modes, probe
 
 # Libraries ticked in sequence by one task: a tick is a few milliseconds.
 GROUP_SIZE = 25
@@ -57,15 +57,16 @@ def run(
 ) -> dict:
     """Runs `step` (a tick, a recount) for each library of the group, in its library; a
     failing one is sent `task` of its own (expiring after `expires` seconds) instead.
-    `probing`: the highest visitor ids of the libraries sharing a server asked first, together
-    (today.probe). Returns how many of each outcome."""
+    `probing`: the highest visitor ids of the libraries sharing a server asked first, together,
+    for those whose mode takes them (today.probe). Returns how many of each outcome."""
     libraries = members(group, groups)
     try:
         alone = failing(libraries)
     except RedisError:
         alone = set()  # each step finds Redis down itself
-    ticked = [library for library in libraries if library.slug not in alone]
-    highest = probe.highest_ids(ticked) if probing else {}
+    asked = [lib for lib in libraries
+             if lib.slug not in alone and modes.MODES[count_mode(lib)].probed]  # fmt: skip
+    highest = probe.highest_ids(asked) if probing else {}
     outcomes: Counter[str] = Counter()
     for library in libraries:
         if library.slug in alone:

@@ -37,6 +37,8 @@ class Mode:
     reconciles = True
     # Check-in kiosks may raise the count (POST /api/visitors/today/increment).
     accepts_increments = False
+    # Its ticks in a group take the highest visitor_id the group probed (today.probe).
+    probed = False
 
     def tick(self, today: date) -> Count:
         """One tick of the fast loop: today's count, cheaply."""
@@ -69,6 +71,7 @@ class Direct(Mode):
 
 class Delta(Mode):
     name = "delta"
+    probed = True
 
     def tick(self, today: date) -> Count:
         unchanged = counting.unchanged(probe.known_highest())

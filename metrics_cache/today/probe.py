@@ -23,7 +23,6 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from config.libraries import Library
-from config.library import count_mode
 from metrics_cache.operations.host_slots import HostSlots, host_of
 from visitors.models import Visit
 
@@ -41,9 +40,9 @@ _here = threading.local()
 
 def server_of(library: Library) -> str | None:
     """What a connection to the library's database is made of, but the database; None: not
-    probed together (not on MariaDB/MySQL, not in delta mode, a name that cannot be quoted)."""
+    probed together (not on MariaDB/MySQL, a name that cannot be quoted)."""
     database = connections[library.alias].settings_dict
-    if database["ENGINE"] != MYSQL or count_mode(library) != "delta" or "`" in database["NAME"]:
+    if database["ENGINE"] != MYSQL or "`" in database["NAME"]:
         return None
     # OPTIONS: made for every library by config.libraries.reading, its keys in one order.
     return json.dumps([database.get(key) for key in _SERVER])
@@ -85,8 +84,8 @@ def _ask(connection: BaseDatabaseWrapper, sharing: list[Library]) -> dict[str, i
         return {}
     finally:
         connection.close()  # one connection at a time to a shared server
-    # An empty table's MAX is NULL: nothing above any watermark.
-    # One column per library: zip's strictness never matters.
+    # One column per library (zip's strictness never matters); an empty table's MAX is NULL:
+    # nothing above any watermark.
     pairs = zip(sharing, row, strict=True)  # pragma: no mutate
     return {lib.slug: highest or 0 for lib, highest in pairs}
 

@@ -130,7 +130,7 @@ def test_an_empty_table_has_nothing_above_any_watermark(library, neighbour):
 
 @pytest.mark.parametrize(
     "how",
-    ["alone", "another host", "another user", "another mode", "an unquotable name"],
+    ["alone", "another host", "another user", "an unquotable name"],
 )
 def test_a_library_that_shares_no_connection_asks_for_itself(library, neighbour, settings, how):
     other, _ = neighbour
@@ -142,8 +142,6 @@ def test_a_library_that_shares_no_connection_asks_for_itself(library, neighbour,
         database["HOST"] = "localhost" if database["HOST"] != "localhost" else "127.0.0.1"
     elif how == "another user":
         database["USER"] = "someone_else"
-    elif how == "another mode":
-        libraries = [home(), replace(other, count_mode="direct")]
     else:
         database["NAME"] = "bad`name"
     with CaptureQueriesContext(_probe_connection()) as queries:
@@ -235,6 +233,20 @@ def test_a_group_gives_each_library_its_probed_highest_id(library, neighbour):
     seen.clear()
     groups.run(sync_today, step, 0, 1, 5)
     assert seen == [None, None]
+
+
+@pytest.mark.parametrize("mode", ["direct", "incremental"])
+def test_a_library_whose_ticks_do_not_fold_is_not_probed_with_the_group(
+    library, neighbour, settings, mode
+):
+    other, rows = neighbour
+    rows.visit("2026-11-25 08:00:00", visitor_id=42)
+    settings.LIBRARIES = [home(), replace(other, count_mode=mode)]
+    seen = []
+    with CaptureQueriesContext(_probe_connection()) as queries:
+        groups.run(sync_today, lambda: seen.append(probe.known_highest()) or "ok", 0, 1, 5,
+                   probing=True)  # fmt: skip
+    assert seen == [None, None] and queries.captured_queries == []
 
 
 def test_a_failing_library_is_not_probed_with_the_group(library, neighbour, broker):
